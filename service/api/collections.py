@@ -1,0 +1,108 @@
+"""Knowledge-base management: collections, documents, uploads and their jobs."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from service.api.deps import StateDep, parse_body
+from service.errors import BadRequest, NotFound
+from service.protocol.openai import CollectionCreate
+
+router = APIRouter(tags=["knowledge base"])
+
+MAX_FILES_PER_UPLOAD = 256
+
+
+def check_filename(name: str | None) -> str:
+    """Uploaded names become document ids: refuse anything that could name another path."""
+    if not name or not name.strip():
+        raise BadRequest("each uploaded file needs a filename", param="file")
+    if "/" in name or "\\" in name or "\x00" in name or name in (".", "..") or name.startswith(".."):
+        raise BadRequest(
+            f"filename '{name}' is not allowed: use a plain name without directories", param="file"
+        )
+    if len(name) > 255:
+        raise BadRequest("filename is longer than 255 characters", param="file")
+    return name
+
+
+@router.get("/v1/collections", summary="List collections")
+async def list_collections(state: StateDep) -> dict[str, Any]:
+    return {"object": "list", "data": await state.knowledge.list_collections()}
+
+
+@router.post("/v1/collections", status_code=201, summary="Create an empty collection")
+async def create_collection(request: Request, state: StateDep) -> dict[str, Any]:
+    req, _ = await parse_body(request, CollectionCreate)
+    return await state.knowledge.create_collection(req.name)
+
+
+@router.delete("/v1/collections/{name}", summary="Delete a collection and its index")
+async def delete_collection(name: str, state: StateDep) -> dict[str, Any]:
+    await state.knowledge.require(name)
+    await state.knowledge.delete_collection(name)
+    return {"id": name, "object": "collection", "deleted": True}
+
+
+@router.get("/v1/collections/{name}/documents", summary="List a collection's documents")
+async def list_documents(name: str, state: StateDep) -> dict[str, Any]:
+    await state.knowledge.require(name)
+    docs = await state.knowledge.list_documents(name)
+    return {"object": "list", "data": [d.to_dict() for d in docs]}
+
+
+@router.delete("/v1/collections/{name}/documents/{document_id:path}", summary="Delete one document")
+async def delete_document(name: str, document_id: str, state: StateDep) -> dict[str, Any]:
+    await state.knowledge.require(name)
+    await state.knowledge.delete_document(name, document_id)
+    return {"id": document_id, "object": "document", "deleted": True}
+
+
+@router.post("/v1/collections/{name}/documents", status_code=202, summary="Upload files for ingestion")
+async def upload_documents(name: str, request: Request, state: StateDep) -> Response:
+    if not (request.headers.get("content-type") or "").startswith("multipart/form-data"):
+        raise BadRequest("send the files as multipart/form-data in the field 'file'", param="file")
+    form = await request.form(max_files=MAX_FILES_PER_UPLOAD, max_fields=16)
+    uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
+    if not uploads:
+        raise BadRequest("no files found in the multipart field 'file'", param="file")
+    names = [check_filename(u.filename) for u in uploads]
+    if len(set(names)) != len(names):
+        raise BadRequest("the same filename appears twice in one upload", param="file")
+    if not await state.knowledge.exists(name):
+        await state.knowledge.create_collection(name)  # uploading to a new name creates it
+    staging = state.settings.uploads_dir / uuid.uuid4().hex
+    files = []
+    try:
+        for i, (upload, filename) in enumerate(zip(uploads, names, strict=True)):
+            target_dir = staging / str(i)
+            target_dir.mkdir(parents=True, exist_ok=True)
+            target = target_dir / filename
+            with target.open("wb") as out:
+                shutil.copyfileobj(upload.file, out, length=1024 * 1024)
+            files.append((filename, target))
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BadRequest(f"could not store the upload: {exc}") from exc
+    finally:
+        await form.close()
+    job = state.knowledge.submit_upload(name, files, staging)
+    return JSONResponse(
+        {"job_id": job.job_id, "status": job.status, "collection": name, "files": names},
+        status_code=202,
+        headers={"Location": f"/v1/jobs/{job.job_id}"},
+    )
+
+
+@router.get("/v1/jobs/{job_id}", summary="Status of an ingestion job")
+async def get_job(job_id: str, state: StateDep) -> dict[str, Any]:
+    job = state.knowledge.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job '{job_id}' does not exist", param="job_id", code="job_not_found")
+    return job

@@ -1,0 +1,44 @@
+"""Probes and metrics: `/healthz` (alive), `/readyz` (engine answers, index loaded), `/metrics`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.deps import StateDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: engine answers and the index is loaded")
+async def readyz(state: StateDep) -> Response:
+    engine_ready = state.engine_health.ready
+    checks: dict[str, Any] = {
+        "engine": {"ready": engine_ready, "state": state.engine_health.state},
+        "draining": state.draining,
+    }
+    index_ok = True
+    try:
+        checks["collections"] = len(await state.knowledge.list_collections())
+    except Exception as exc:  # an unreadable index is a readiness failure, not a crash
+        index_ok = False
+        checks["index_error"] = str(exc)
+    ready = engine_ready and index_ok and not state.draining
+    state.metrics.engine_up.set(1 if engine_ready else 0)
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    headers = {} if ready else {"Retry-After": "10"}
+    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(state: StateDep) -> Response:
+    state.metrics.engine_up.set(1 if state.engine_health.ready else 0)
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,29 @@
+"""`/v1/retrieve`: the passages a grounded answer would see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from service.api.deps import StateDep, parse_body
+from service.protocol.openai import RetrieveRequest
+
+router = APIRouter(tags=["retrieval"])
+
+
+@router.post("/v1/retrieve", summary="Search a collection (hybrid, dense or BM25)")
+async def retrieve(request: Request, state: StateDep) -> dict[str, Any]:
+    req, _ = await parse_body(request, RetrieveRequest)
+    collection = req.collection or state.settings.default_collection
+    await state.knowledge.require(collection)
+    mode = req.mode or state.settings.rag.default_mode
+    hits = await state.knowledge.search(
+        collection, req.query, top_k=req.top_k, mode=mode, filters=req.filters
+    )
+    return {
+        "object": "list",
+        "collection": collection,
+        "mode": mode,
+        "results": [h.to_dict() for h in hits],
+    }

@@ -1,0 +1,198 @@
+"""The application factory: `create_app(settings)` builds the gateway; nothing happens at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ingest.embedding import Embedder
+from ingest.knowledge_base import KnowledgeBase
+from service import __version__
+from service.api import collections, embeddings, generation, health, models, retrieve
+from service.embeddings import EmbeddingService
+from service.engine.client import EngineClient, EngineHealth, RemoteEngineMonitor
+from service.engine.cpu import choose_dtype
+from service.engine.supervisor import VLLMSupervisor, default_launch_spec
+from service.errors import APIError, error_envelope, error_type_for_status
+from service.generation import GenerationService
+from service.knowledge import KnowledgeService
+from service.middleware import BodySizeLimit, HTTPMetrics
+from service.observability.metrics import Metrics
+from service.settings import Settings
+from service.state import AppState
+
+logger = logging.getLogger("ragserve")
+
+
+async def _start_engine(settings: Settings, metrics: Metrics) -> tuple[EngineHealth, str, Any]:
+    """Return (health, base URL, closer) for the configured engine shape."""
+    eng = settings.engine
+    if eng.mode == "remote":
+        if not eng.url:
+            raise RuntimeError("engine.mode is 'remote' but RAGSERVE_ENGINE__URL is not set")
+        monitor = RemoteEngineMonitor(eng.url, api_key=eng.api_key)
+        await monitor.check()
+        monitor.start()
+        return monitor, eng.url, monitor.stop
+
+    from service.engine.model_prep import resolve_model
+
+    model_path = await run_in_threadpool(resolve_model, eng.model, settings.models_dir)
+    spec = default_launch_spec(
+        model_path=model_path,
+        served_model_name=eng.served_model_name,
+        dtype=choose_dtype(eng.dtype),
+        max_model_len=eng.max_model_len,
+        port=eng.port,
+        enforce_eager=eng.enforce_eager,
+        max_num_seqs=eng.max_num_seqs,
+        kv_cache_space_gib=eng.kv_cache_space_gib,
+        tool_call_parser=eng.tool_call_parser,
+        extra_args=eng.extra_args,
+    )
+
+    def on_state(state: str) -> None:
+        metrics.engine_up.set(1 if state == "ready" else 0)
+        if state == "restarting":
+            metrics.engine_restarts.inc()
+
+    supervisor = VLLMSupervisor(
+        spec,
+        startup_timeout_s=eng.startup_timeout_s,
+        restart_backoff_s=eng.restart_backoff_s,
+        max_restarts=eng.max_restarts,
+        on_state_change=on_state,
+    )
+    await supervisor.start()
+    return supervisor, spec.url, supervisor.stop
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+    """Build the gateway. `embedder` lets tests share one loaded model across apps."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        t0 = time.monotonic()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        health, url, stop_engine = await _start_engine(settings, metrics)
+        if embedder is not None:
+            emb = embedder
+        else:
+            emb = await run_in_threadpool(
+                Embedder.load, settings.embedding.model, settings.embedding.device, settings.embedding.batch_size
+            )
+        kb = KnowledgeBase(settings.collections_dir, emb)
+        engine = EngineClient(
+            url, health=health, api_key=settings.engine.api_key, timeout_s=settings.engine.request_timeout_s
+        )
+        knowledge = KnowledgeService(kb, metrics, settings.data_dir / "jobs")
+        state = AppState(
+            settings=settings,
+            metrics=metrics,
+            engine=engine,
+            engine_health=health,
+            knowledge=knowledge,
+            generation=GenerationService(
+                engine=engine, knowledge=knowledge, settings=settings, metrics=metrics
+            ),
+            embeddings=EmbeddingService(
+                emb, {settings.embedding.model, f"sentence-transformers/{emb.model_id}"}
+            ),
+            embedder=emb,
+        )
+        metrics.build_info.info(
+            {"version": __version__, "model": settings.engine.served_model_name, "embedder": emb.model_id}
+        )
+        app.state.ragserve = state
+        logger.info("gateway started in %.1f s (engine %s at %s)", time.monotonic() - t0, health.state, url)
+        try:
+            yield
+        finally:
+            state.draining = True
+            await _drain(state, settings.server.shutdown_grace_s)
+            await engine.aclose()
+            await stop_engine()
+            knowledge.close()
+            logger.info("gateway stopped")
+
+    metrics = Metrics()
+    app = FastAPI(
+        title="ragserve",
+        version=__version__,
+        description="OpenAI-compatible RAG gateway with its own vLLM model serving.",
+        lifespan=lifespan,
+    )
+    for r in (
+        health.router,
+        models.router,
+        generation.router,
+        embeddings.router,
+        retrieve.router,
+        collections.router,
+    ):
+        app.include_router(r)
+    _install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.server.max_request_bytes,
+        upload_max_bytes=settings.server.max_upload_bytes,
+    )
+    app.add_middleware(HTTPMetrics, metrics=metrics)
+    return app
+
+
+async def _drain(state: AppState, grace_s: float) -> None:
+    """Let in-flight streams finish (uvicorn has stopped accepting new connections)."""
+    deadline = time.monotonic() + grace_s
+    while state.streams_in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a set
+        await asyncio.sleep(0.2)
+    if state.streams_in_flight:
+        logger.warning(
+            "%d streams still open after %.0f s; stopping anyway", len(state.streams_in_flight), grace_s
+        )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.envelope(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query"))
+        msg = f"{loc}: {err.get('msg', 'invalid request')}" if loc else str(err.get("msg", "invalid request"))
+        return JSONResponse(error_envelope(msg, "invalid_request_error", loc or None, None), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail) if exc.detail else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such route; see /docs for the API"
+        if exc.status_code == 405:
+            message = "method not allowed on this route"
+        return JSONResponse(
+            error_envelope(message, error_type_for_status(exc.status_code), None, None),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return JSONResponse(
+            error_envelope(
+                f"internal error ({type(exc).__name__}); see the server log", "server_error", None, None
+            ),
+            status_code=500,
+        )

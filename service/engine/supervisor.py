@@ -1,0 +1,286 @@
+"""Runs vLLM's own OpenAI-compatible server as a supervised child process on loopback.
+
+The gateway then reaches it over HTTP exactly as it reaches a remote vLLM deployment, so the
+embedded default and the scaled-out shape share one code path. The supervisor restarts the
+child when it dies (with backoff, a bounded number of times), stops it on shutdown, forwards
+its log lines, and makes sure it dies with the gateway (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+logger = logging.getLogger("ragserve.engine")
+vllm_logger = logging.getLogger("ragserve.vllm")
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Ask the kernel to SIGTERM the child when the gateway dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setsid()  # own process group: the whole vLLM tree is signalled together
+
+
+@dataclass
+class VLLMLaunchSpec:
+    """Everything needed to start `vllm serve` for one model."""
+
+    model: str
+    served_model_name: str
+    dtype: str
+    max_model_len: int
+    port: int
+    enforce_eager: bool = True
+    max_num_seqs: int = 64
+    kv_cache_space_gib: int = 2
+    tool_call_parser: str | None = None
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        args = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--model", self.model,
+            "--served-model-name", self.served_model_name,
+            "--dtype", self.dtype,
+            "--max-model-len", str(self.max_model_len),
+            "--max-num-seqs", str(self.max_num_seqs),
+            "--disable-uvicorn-access-log",
+            "--uvicorn-log-level", "warning",
+        ]  # fmt: skip
+        if self.enforce_eager:
+            args.append("--enforce-eager")
+        if self.tool_call_parser:
+            args += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
+        return args + list(self.extra_args)
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("TRANSFORMERS_OFFLINE", "1")
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_space_gib))
+        env.setdefault("VLLM_NO_USAGE_STATS", "1")
+        env.setdefault("DO_NOT_TRACK", "1")
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(self.env)
+        return env
+
+
+class VLLMSupervisor:
+    """Starts, watches and restarts one vLLM server process."""
+
+    def __init__(
+        self,
+        spec: VLLMLaunchSpec,
+        *,
+        startup_timeout_s: float = 600.0,
+        restart_backoff_s: float = 2.0,
+        max_restarts: int = 5,
+        on_state_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.startup_timeout_s = startup_timeout_s
+        self.restart_backoff_s = restart_backoff_s
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.state = "stopped"
+        self.last_error: str | None = None
+        self.started_at: float | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._log_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._ready = asyncio.Event()
+        self._on_state_change = on_state_change
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            logger.info("engine state: %s -> %s", self.state, state)
+            self.state = state
+            if self._on_state_change:
+                self._on_state_change(state)
+
+    async def start(self) -> None:
+        """Spawn the child and return at once; `wait_ready()` waits for it to answer."""
+        self._stopping = False
+        await self._spawn()
+        self._watch_task = asyncio.create_task(self._watch(), name="vllm-watch")
+
+    async def _spawn(self) -> None:
+        self._ready.clear()
+        self._set_state("starting")
+        logger.info("starting vLLM: %s", " ".join(self.spec.argv()))
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.spec.argv(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self.spec.environment(),
+            preexec_fn=_die_with_parent,
+        )
+        self.started_at = time.monotonic()
+        self._log_task = asyncio.create_task(self._forward_logs(self._proc), name="vllm-logs")
+
+    async def _forward_logs(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                return
+            text = line.decode("utf-8", errors="replace").rstrip()
+            if text:
+                vllm_logger.info("%s", text)
+                if "Error" in text or "error" in text:
+                    self.last_error = text[-500:]
+
+    async def _wait_healthy(self, proc: asyncio.subprocess.Process) -> bool:
+        deadline = time.monotonic() + self.startup_timeout_s
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            while time.monotonic() < deadline:
+                if proc.returncode is not None:
+                    return False
+                with contextlib.suppress(httpx.HTTPError):
+                    r = await client.get(f"{self.url}/health")
+                    if r.status_code == 200:
+                        return True
+                await asyncio.sleep(1.0)
+        self.last_error = f"vLLM did not become healthy within {self.startup_timeout_s:.0f} s"
+        return False
+
+    async def _watch(self) -> None:
+        """Wait for health, then for exit; restart on unexpected exits."""
+        while not self._stopping:
+            proc = self._proc
+            assert proc is not None
+            healthy = await self._wait_healthy(proc)
+            if healthy and not self._stopping:
+                assert self.started_at is not None
+                logger.info("vLLM ready at %s after %.1f s", self.url, time.monotonic() - self.started_at)
+                self._set_state("ready")
+                self._ready.set()
+            elif not self._stopping and proc.returncode is None:
+                # Alive but never healthy: kill it so the restart below starts clean.
+                await self._terminate(proc)
+            rc = await proc.wait()
+            if self._log_task:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._log_task, timeout=2)
+            self._ready.clear()
+            if self._stopping:
+                break
+            if healthy and self._stable():
+                self.restarts = 0  # it ran fine for a while: this is a fresh failure, not a crash loop
+            self.last_error = f"vLLM exited with code {rc}" + (
+                f" ({self.last_error})" if self.last_error else ""
+            )
+            logger.error("%s", self.last_error)
+            if self.restarts >= self.max_restarts:
+                self._set_state("failed")
+                logger.error("vLLM failed %d times; giving up (see the log above)", self.restarts + 1)
+                return
+            self.restarts += 1
+            self._set_state("restarting")
+            await asyncio.sleep(self.restart_backoff_s * self.restarts)
+            if self._stopping:
+                break
+            await self._spawn()
+
+    def _stable(self) -> bool:
+        return self.started_at is not None and time.monotonic() - self.started_at > 60
+
+    async def wait_ready(self, within_s: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=within_s)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._proc is not None and self._proc.returncode is None
+
+    async def _terminate(self, proc: asyncio.subprocess.Process, grace_s: float = 15.0) -> None:
+        if proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=grace_s)
+        except TimeoutError:
+            logger.warning("vLLM did not stop within %.0f s; killing it", grace_s)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._ready.clear()
+        if self._proc is not None:
+            await self._terminate(self._proc)
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch_task
+        self._set_state("stopped")
+
+
+def default_launch_spec(
+    *,
+    model_path: str | Path,
+    served_model_name: str,
+    dtype: str,
+    max_model_len: int,
+    port: int,
+    enforce_eager: bool,
+    max_num_seqs: int,
+    kv_cache_space_gib: int,
+    tool_call_parser: str | None,
+    extra_args: list[str],
+) -> VLLMLaunchSpec:
+    return VLLMLaunchSpec(
+        model=str(model_path),
+        served_model_name=served_model_name,
+        dtype=dtype,
+        max_model_len=max_model_len,
+        port=port or free_loopback_port(),
+        enforce_eager=enforce_eager,
+        max_num_seqs=max_num_seqs,
+        kv_cache_space_gib=kv_cache_space_gib,
+        tool_call_parser=tool_call_parser,
+        extra_args=extra_args,
+    )

@@ -1,0 +1,130 @@
+"""The gateway's view of the knowledge base: async wrappers, metrics and ingestion jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from ingest import errors as ingest_errors
+from ingest.knowledge_base import KnowledgeBase
+from ingest.types import DocumentInfo, IngestSummary, SearchHit
+from service.errors import APIError, BadRequest, Conflict, NotFound
+from service.jobs import Job, JobManager
+from service.observability.metrics import Metrics
+
+logger = logging.getLogger("ragserve.knowledge")
+
+
+def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
+    """Translate the ingestion library's errors into HTTP errors with the same message."""
+    msg = str(exc)
+    if isinstance(exc, ingest_errors.CollectionNotFound):
+        return NotFound(msg, param="collection", code="collection_not_found")
+    if isinstance(exc, ingest_errors.DocumentNotFound):
+        return NotFound(msg, param="document_id", code="document_not_found")
+    if isinstance(exc, ingest_errors.CollectionExists):
+        return Conflict(msg, param="name", code="collection_exists")
+    if isinstance(exc, ingest_errors.InvalidName):
+        return BadRequest(msg, param="name", code="invalid_name")
+    if isinstance(exc, ingest_errors.StoreBusy):
+        return APIError(
+            msg,
+            status_code=409,
+            error_type="invalid_request_error",
+            code="collection_busy",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, ingest_errors.EmbeddingMismatch):
+        return APIError(msg, status_code=409, error_type="invalid_request_error", code="embedding_mismatch")
+    return BadRequest(msg)
+
+
+class KnowledgeService:
+    """Retrieval and knowledge-base management; blocking library calls run in the thread pool."""
+
+    def __init__(self, kb: KnowledgeBase, metrics: Metrics, jobs_dir: Path) -> None:
+        self.kb = kb
+        self.metrics = metrics
+        self.jobs = JobManager(jobs_dir, self._ingest_job, on_finished=self._job_finished)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await run_in_threadpool(fn, *args, **kwargs)
+        except ingest_errors.IngestError as exc:
+            raise map_ingest_error(exc) from exc
+
+    async def search(
+        self, collection: str, query: str, *, top_k: int, mode: str, filters: dict[str, Any] | None
+    ) -> list[SearchHit]:
+        t0 = time.perf_counter()
+        hits: list[SearchHit] = await self._call(
+            self.kb.search, collection, query, top_k=top_k, mode=mode, filters=filters
+        )
+        self.metrics.retrieval_duration.labels(collection, mode).observe(time.perf_counter() - t0)
+        self.metrics.retrieval_hits.labels(collection).observe(len(hits))
+        return hits
+
+    async def exists(self, name: str) -> bool:
+        return bool(await self._call(self.kb.exists, name))
+
+    async def require(self, name: str) -> None:
+        if not await self.exists(name):
+            raise NotFound(
+                f"collection '{name}' does not exist; create it with POST /v1/collections or "
+                "`ragserve ingest PATH --collection NAME`",
+                param="collection",
+                code="collection_not_found",
+            )
+
+    async def list_collections(self) -> list[dict[str, Any]]:
+        infos = await self._call(self.kb.list_collections)
+        out = []
+        for info in infos:
+            self.metrics.index_chunks.labels(info.name).set(info.chunks)
+            self.metrics.index_documents.labels(info.name).set(info.documents)
+            out.append(info.to_dict())
+        return out
+
+    async def create_collection(self, name: str) -> dict[str, Any]:
+        info = await self._call(self.kb.create_collection, name)
+        d: dict[str, Any] = info.to_dict()
+        return d
+
+    async def delete_collection(self, name: str) -> None:
+        await self._call(self.kb.delete_collection, name)
+        for gauge in (self.metrics.index_chunks, self.metrics.index_documents):
+            with contextlib.suppress(KeyError):
+                gauge.remove(name)
+
+    async def list_documents(self, name: str) -> list[DocumentInfo]:
+        docs: list[DocumentInfo] = await self._call(self.kb.list_documents, name)
+        return docs
+
+    async def delete_document(self, name: str, document_id: str) -> None:
+        await self._call(self.kb.delete_document, name, document_id)
+
+    def submit_upload(self, collection: str, files: list[tuple[str, Path]], staging_dir: Path) -> Job:
+        return self.jobs.submit(collection, files, staging_dir)
+
+    def _ingest_job(
+        self, collection: str, files: list[tuple[str, Path]], progress: Callable[[str, int, int], None]
+    ) -> IngestSummary:
+        summary = self.kb.ingest_files(collection, files, progress=progress)
+        for outcome in ("added", "updated", "unchanged", "failed"):
+            n = getattr(summary, outcome)
+            if n:
+                self.metrics.ingest_documents.labels(outcome).inc(n)
+        return summary
+
+    def _job_finished(self, job: Job, seconds: float) -> None:
+        self.metrics.ingest_jobs.labels(job.status).inc()
+        self.metrics.ingest_job_duration.observe(seconds)
+
+    def close(self) -> None:
+        self.jobs.shutdown(wait=True)

@@ -1,0 +1,93 @@
+"""`ragserve serve`: prepare what the embedded default needs, then run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from service.settings import Settings
+
+logger = logging.getLogger("ragserve.serve")
+
+
+def sample_corpus_dir() -> Path:
+    """The project's own sample corpus, shipped inside the `deploy` package."""
+    return Path(str(resources.files("deploy").joinpath("sample_corpus")))
+
+
+def seed_default_collection(settings: Settings, embedder: Any) -> None:
+    """Ingest the sample corpus into the default collection when it is missing or empty."""
+    from ingest.knowledge_base import KnowledgeBase
+
+    kb = KnowledgeBase(settings.collections_dir, embedder)
+    name = settings.default_collection
+    if kb.exists(name) and kb.chunk_count(name) > 0:
+        return
+    corpus = sample_corpus_dir()
+    print(f"ragserve: ingesting the sample corpus into collection '{name}' ...", file=sys.stderr)
+    summary = kb.ingest_paths(name, [corpus])
+    print(
+        f"ragserve: collection '{name}': {summary.added} documents, {summary.chunks} chunks "
+        f"in {summary.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    if summary.failed:
+        for f in summary.failures:
+            print(f"ragserve: failed: {f.source}: {f.reason}", file=sys.stderr)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ingest.embedding import Embedder
+    from service.app import create_app
+
+    settings: Settings = args.settings
+    updates: dict[str, Any] = {}
+    if args.host:
+        updates["host"] = args.host
+    if args.port:
+        updates["port"] = args.port
+    if updates:
+        settings = settings.model_copy(update=updates)
+    if args.engine_url:
+        settings.engine.mode = "remote"
+        settings.engine.url = args.engine_url
+    if settings.engine.mode == "embedded":
+        from service.engine.model_prep import resolve_model
+
+        resolved = resolve_model(settings.engine.model, settings.models_dir)
+        print(f"ragserve: model {settings.engine.served_model_name}: {resolved}", file=sys.stderr)
+    embedder = Embedder.load(
+        settings.embedding.model, settings.embedding.device, settings.embedding.batch_size
+    )
+    if not args.no_sample_corpus:
+        seed_default_collection(settings, embedder)
+    app = create_app(settings, embedder=embedder)
+    print(f"ragserve: serving on http://{settings.host}:{settings.port} (engine starting)", file=sys.stderr)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.server.log_level,
+        timeout_graceful_shutdown=int(settings.server.shutdown_grace_s),
+        access_log=False,
+    )
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("serve", help="run the gateway (and the embedded vLLM engine)")
+    p.add_argument("--host", help="bind address (default: RAGSERVE_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: RAGSERVE_PORT or 8000)")
+    p.add_argument("--engine-url", help="use a remote vLLM server at this root instead of the embedded one")
+    p.add_argument(
+        "--no-sample-corpus",
+        action="store_true",
+        help="do not ingest the sample corpus into an empty default collection",
+    )
+    p.set_defaults(func=run_serve)

@@ -1,0 +1,27 @@
+"""Everything the routers need, built once at start-up and hung on `app.state.ragserve`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingest.embedding import Embedder
+from service.embeddings import EmbeddingService
+from service.engine.client import EngineClient, EngineHealth
+from service.generation import GenerationService
+from service.knowledge import KnowledgeService
+from service.observability.metrics import Metrics
+from service.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    metrics: Metrics
+    engine: EngineClient
+    engine_health: EngineHealth
+    knowledge: KnowledgeService
+    generation: GenerationService
+    embeddings: EmbeddingService
+    embedder: Embedder
+    draining: bool = False
+    streams_in_flight: set[object] = field(default_factory=set)

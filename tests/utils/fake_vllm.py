@@ -1,0 +1,135 @@
+"""A scripted stand-in for vLLM's OpenAI server, for tests where the engine is beside the point.
+
+It speaks the same HTTP and SSE shapes as vLLM 0.32 (one id per stream, a role chunk first,
+`finish_reason` only on the last choice chunk, a usage chunk with empty `choices`), and replies
+from a queue of scripted answers; it records what it was sent so tests can inspect prompts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+MODEL = "fake-model"
+
+
+class FakeVLLM:
+    def __init__(self, *, model: str = MODEL, max_model_len: int = 2048) -> None:
+        self.model = model
+        self.max_model_len = max_model_len
+        self.replies: deque[str] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.healthy = True
+        self.token_delay_s = 0.0
+        self.app = self._build()
+
+    def script(self, *replies: str) -> None:
+        self.replies.extend(replies)
+
+    def _next_reply(self) -> str:
+        return self.replies.popleft() if self.replies else "Scripted answer [1]."
+
+    @staticmethod
+    def count(text: str) -> int:
+        return len(text.split())
+
+    def _error(self, status: int, message: str) -> JSONResponse:
+        kind = "NotFoundError" if status == 404 else "BadRequestError"
+        return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": status}},
+                            status_code=status)
+
+    def _check(self, body: dict[str, Any]) -> JSONResponse | None:
+        if body.get("model") != self.model:
+            return self._error(404, f"The model `{body.get('model')}` does not exist.")
+        return None
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+        fake = self
+
+        @app.get("/health")
+        async def health() -> Response:
+            return Response(status_code=200 if fake.healthy else 503)
+
+        @app.get("/v1/models")
+        async def models() -> dict[str, Any]:
+            return {"object": "list", "data": [{"id": fake.model, "object": "model", "created": 0,
+                                                "owned_by": "vllm", "root": "/models/fake",
+                                                "parent": None, "max_model_len": fake.max_model_len}]}
+
+        @app.post("/tokenize")
+        async def tokenize(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            text = body.get("prompt") or json.dumps(body.get("messages"))
+            n = fake.count(text)
+            return {"count": n, "max_model_len": fake.max_model_len, "tokens": list(range(n))}
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> Response:
+            body = await request.json()
+            fake.requests.append(body)
+            if (err := fake._check(body)) is not None:
+                return err
+            prompt_tokens = sum(fake.count(str(m.get("content") or "")) for m in body["messages"])
+            if prompt_tokens + int(body.get("max_tokens") or 16) > fake.max_model_len:
+                return fake._error(400, "This model's maximum context length is "
+                                        f"{fake.max_model_len} tokens. However, you requested more.")
+            reply = fake._next_reply()
+            rid = f"chatcmpl-{uuid.uuid4().hex}"
+            created = int(time.time())
+            words = reply.split(" ")
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                     "total_tokens": prompt_tokens + len(words)}
+            if not body.get("stream"):
+                return JSONResponse({
+                    "id": rid, "object": "chat.completion", "created": created, "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                 "finish_reason": "stop", "logprobs": None}],
+                    "usage": usage,
+                })
+
+            async def events() -> AsyncIterator[bytes]:
+                def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+                    c = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                         "model": body["model"],
+                         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+                    return f"data: {json.dumps(c)}\n\n".encode()
+
+                yield chunk({"role": "assistant", "content": ""}, None)
+                for i, w in enumerate(words):
+                    await asyncio.sleep(fake.token_delay_s)
+                    yield chunk({"content": w if i == 0 else " " + w}, None)
+                yield chunk({}, "stop")
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    u = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                         "model": body["model"], "choices": [], "usage": usage}
+                    yield f"data: {json.dumps(u)}\n\n".encode()
+                yield b"data: [DONE]\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        @app.post("/v1/completions")
+        async def completions(request: Request) -> Response:
+            body = await request.json()
+            fake.requests.append(body)
+            if (err := fake._check(body)) is not None:
+                return err
+            reply = fake._next_reply()
+            n_prompt = fake.count(str(body.get("prompt")))
+            return JSONResponse({
+                "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "text": reply, "finish_reason": "length", "logprobs": None}],
+                "usage": {"prompt_tokens": n_prompt, "completion_tokens": len(reply.split()),
+                          "total_tokens": n_prompt + len(reply.split())},
+            })
+
+        return app
