@@ -89,7 +89,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             emb = embedder
         else:
             emb = await run_in_threadpool(
-                Embedder.load, settings.embedding.model, settings.embedding.device, settings.embedding.batch_size
+                Embedder.load,
+                settings.embedding.model,
+                settings.embedding.device,
+                settings.embedding.batch_size,
             )
         kb = KnowledgeBase(settings.collections_dir, emb)
         engine = EngineClient(

@@ -126,7 +126,7 @@ def test_response_format_json_schema_is_enforced(live_server: LiveServer) -> Non
     }  # fmt: skip
     r = client(live_server).chat.completions.create(
         model=MODEL, max_tokens=80, temperature=0,
-        messages=[{"role": "user", "content": "The payments service is down with 3 replicas. Describe it as JSON."}],
+        messages=[{"role": "user", "content": "Payments is down with 3 replicas. Describe it as JSON."}],
         response_format={"type": "json_schema", "json_schema": {"name": "incident", "schema": schema}},
     )  # fmt: skip
     # A 135M model happily writes a runaway string; the bounded schema is what keeps it finite.

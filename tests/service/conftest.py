@@ -18,7 +18,8 @@ CORPUS = {
     "kernel killed it with exit code 137. Check `kubectl describe pod` for Reason: OOMKilled.\n",
     "runbooks/disk.md": "# Disk full\n\n## Mitigation\n\nRemove unused container images with "
     "`crictl rmi --prune` and configure log rotation for the runtime.\n",
-    "guide/zh.md": "# 错误率\n\n服务在五分钟内返回 5xx 错误的比例超过百分之五时，应先检查最近一次发布，然后回滚。\n",
+    "guide/zh.md": "# 错误率\n\n服务在五分钟内返回 5xx 错误的比例超过百分之五时，"
+    "应先检查最近一次发布，然后回滚。\n",
 }
 
 

@@ -13,13 +13,18 @@ from tests.utils.servers import free_port, serve_in_thread
 
 def test_unreachable_engine_gives_503_quickly(shared_embedder: object, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(data_dir=tmp_path, engine=EngineSettings(mode="remote", url=dead, served_model_name="m"))
+    settings = Settings(
+        data_dir=tmp_path, engine=EngineSettings(mode="remote", url=dead, served_model_name="m")
+    )
     with serve_in_thread(create_app(settings, embedder=shared_embedder)) as url:  # type: ignore[arg-type]
         r = httpx.get(url + "/readyz")
         assert r.status_code == 503 and r.headers["retry-after"]
         assert r.json()["checks"]["engine"]["ready"] is False
-        r = httpx.post(url + "/v1/chat/completions", timeout=10,
-                       json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        r = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=10,
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert r.status_code == 503
         assert r.headers["retry-after"]
         assert r.json()["error"]["code"] == "engine_unavailable"

@@ -22,7 +22,7 @@ def sse_events(text: str) -> list[str]:
         if not block:
             continue
         assert block.startswith("data: "), f"unexpected SSE line: {block!r}"
-        events.append(block[len("data: "):])
+        events.append(block[len("data: ") :])
     return events
 
 
@@ -60,8 +60,13 @@ def test_plain_chat_passes_through_with_usage(gateway: Gateway) -> None:
 
 def test_rag_chat_grounds_prompt_and_returns_citations(gateway: Gateway) -> None:
     gateway.fake.script("The kernel killed it for exceeding its memory limit [1].")
-    r = chat(gateway, {"model": "rag/default",
-                       "messages": [{"role": "user", "content": "Why was my container killed with exit code 137?"}]})
+    r = chat(
+        gateway,
+        {
+            "model": "rag/default",
+            "messages": [{"role": "user", "content": "Why was my container killed with exit code 137?"}],
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"] == "rag/default"
@@ -79,8 +84,14 @@ def test_rag_chat_grounds_prompt_and_returns_citations(gateway: Gateway) -> None
 
 def test_rag_extension_field_on_base_model(gateway: Gateway) -> None:
     gateway.fake.script("Prune images [1].")
-    r = chat(gateway, {"model": MODEL, "messages": [{"role": "user", "content": "disk is full, what to remove?"}],
-                       "rag": {"collection": "default", "top_k": 1, "mode": "bm25"}})
+    r = chat(
+        gateway,
+        {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "disk is full, what to remove?"}],
+            "rag": {"collection": "default", "top_k": 1, "mode": "bm25"},
+        },
+    )
     assert r.status_code == 200, r.text
     cits = r.json()["citations"]
     assert len(cits) == 1 and cits[0]["document_id"] == "runbooks/disk.md"
@@ -88,7 +99,10 @@ def test_rag_extension_field_on_base_model(gateway: Gateway) -> None:
 
 def test_rag_chinese_question_uses_chinese_template(gateway: Gateway) -> None:
     gateway.fake.script("应先检查最近一次发布 [1]。")
-    r = chat(gateway, {"model": "rag/default", "messages": [{"role": "user", "content": "错误率过高时应该先做什么？"}]})
+    r = chat(
+        gateway,
+        {"model": "rag/default", "messages": [{"role": "user", "content": "错误率过高时应该先做什么？"}]},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["citations"][0]["document_id"] == "guide/zh.md"
     assert "段落" in gateway.fake.requests[-1]["messages"][-1]["content"]
@@ -97,8 +111,15 @@ def test_rag_chinese_question_uses_chinese_template(gateway: Gateway) -> None:
 def test_rag_passages_respect_token_budget(gateway: Gateway) -> None:
     # The fake's context is 2048 "tokens" (words); asking for 2000 leaves room for little or nothing.
     gateway.fake.script("I don't know.")
-    r = chat(gateway, {"model": "rag/default", "max_tokens": 1950,
-                       "messages": [{"role": "user", "content": "memory limit exit code"}], "rag": {"top_k": 3}})
+    r = chat(
+        gateway,
+        {
+            "model": "rag/default",
+            "max_tokens": 1950,
+            "messages": [{"role": "user", "content": "memory limit exit code"}],
+            "rag": {"top_k": 3},
+        },
+    )
     assert r.status_code == 200, r.text
     sent = gateway.fake.requests[-1]
     n_words = sum(len(str(m["content"]).split()) for m in sent["messages"])
@@ -108,8 +129,14 @@ def test_rag_passages_respect_token_budget(gateway: Gateway) -> None:
 
 def test_streaming_sse_framing_and_citations_on_final_chunk(gateway: Gateway) -> None:
     gateway.fake.script("Check the pod description [1].")
-    r = chat(gateway, {"model": "rag/default", "stream": True,
-                       "messages": [{"role": "user", "content": "How do I confirm an OOMKilled container?"}]})
+    r = chat(
+        gateway,
+        {
+            "model": "rag/default",
+            "stream": True,
+            "messages": [{"role": "user", "content": "How do I confirm an OOMKilled container?"}],
+        },
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
     events = sse_events(r.text)
@@ -127,8 +154,15 @@ def test_streaming_sse_framing_and_citations_on_final_chunk(gateway: Gateway) ->
 
 def test_streaming_include_usage_puts_usage_last(gateway: Gateway) -> None:
     gateway.fake.script("one two three")
-    r = chat(gateway, {"model": MODEL, "stream": True, "stream_options": {"include_usage": True},
-                       "messages": [{"role": "user", "content": "count"}]})
+    r = chat(
+        gateway,
+        {
+            "model": MODEL,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "count"}],
+        },
+    )
     chunks = [json.loads(e) for e in sse_events(r.text)[:-1]]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
 
@@ -145,7 +179,9 @@ def test_openai_client_sync_async_and_stream(gateway: Gateway) -> None:
 
     gateway.fake.script("a b c d")
     stream = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "x"}], stream=True,
+        model=MODEL,
+        messages=[{"role": "user", "content": "x"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     parts, usage = [], None
@@ -182,18 +218,30 @@ def test_completions_endpoint(gateway: Gateway) -> None:
     [
         ({"model": MODEL, "messages": []}, 400, "messages"),
         ({"model": MODEL}, 400, "messages"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": 5}, 400, "temperature"),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": 5},
+            400,
+            "temperature",
+        ),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 3}, 400, "n"),
         ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, 400, None),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}],
-          "response_format": {"type": "json_schema"}}, 400, None),
+        (
+            {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_schema"},
+            },
+            400,
+            None,
+        ),
         ({"model": "nope", "messages": [{"role": "user", "content": "x"}]}, 404, None),
         ({"model": "rag/missing", "messages": [{"role": "user", "content": "x"}]}, 404, "collection"),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "rag": {"bogus": 1}}, 400, None),
     ],
 )
-def test_bad_requests_get_openai_error_envelopes(gateway: Gateway, body: dict[str, Any], status: int,
-                                                 param: str | None) -> None:
+def test_bad_requests_get_openai_error_envelopes(
+    gateway: Gateway, body: dict[str, Any], status: int, param: str | None
+) -> None:
     r = chat(gateway, body)
     assert r.status_code == status, r.text
     err = r.json()["error"]
@@ -204,7 +252,9 @@ def test_bad_requests_get_openai_error_envelopes(gateway: Gateway, body: dict[st
 
 
 def test_malformed_json_and_wrong_shapes(gateway: Gateway) -> None:
-    r = httpx.post(gateway.v1 + "/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(
+        gateway.v1 + "/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
     r = httpx.post(gateway.v1 + "/chat/completions", json=[1, 2])
     assert r.status_code == 400
@@ -232,13 +282,16 @@ def test_embeddings_float_and_base64(gateway: Gateway) -> None:
     import numpy as np
 
     client = openai.OpenAI(base_url=gateway.v1, api_key="unused")
-    r = client.embeddings.create(model="all-MiniLM-L6-v2", input=["restart the pod", "rotate logs"],
-                                 encoding_format="float")
+    r = client.embeddings.create(
+        model="all-MiniLM-L6-v2", input=["restart the pod", "rotate logs"], encoding_format="float"
+    )
     assert len(r.data) == 2 and len(r.data[0].embedding) == 384
     assert abs(float(np.linalg.norm(r.data[0].embedding)) - 1.0) < 1e-3
     assert r.usage.prompt_tokens > 0
-    raw = httpx.post(gateway.v1 + "/embeddings", json={"model": "all-MiniLM-L6-v2", "input": "restart the pod",
-                                                         "encoding_format": "base64"}).json()
+    raw = httpx.post(
+        gateway.v1 + "/embeddings",
+        json={"model": "all-MiniLM-L6-v2", "input": "restart the pod", "encoding_format": "base64"},
+    ).json()
     vec = np.frombuffer(base64.b64decode(raw["data"][0]["embedding"]), dtype="<f4")
     assert vec.shape == (384,)
     assert np.allclose(vec, r.data[0].embedding, atol=1e-5)
@@ -258,15 +311,18 @@ def test_langchain_clients(gateway: Gateway) -> None:
     for c in chunks[1:]:
         total = total + c
     assert total.usage_metadata is not None and total.usage_metadata["output_tokens"] == 3
-    emb = OpenAIEmbeddings(base_url=gateway.v1, api_key="unused", model="all-MiniLM-L6-v2",
-                           check_embedding_ctx_length=False)
+    emb = OpenAIEmbeddings(
+        base_url=gateway.v1, api_key="unused", model="all-MiniLM-L6-v2", check_embedding_ctx_length=False
+    )
     vecs = emb.embed_documents(["a runbook", "a manual"])
     assert len(vecs) == 2 and len(vecs[0]) == 384
 
 
 def test_retrieve(gateway: Gateway) -> None:
-    r = httpx.post(gateway.v1 + "/retrieve", json={"query": "crictl rmi --prune", "collection": "default",
-                                                     "top_k": 2, "mode": "bm25"})
+    r = httpx.post(
+        gateway.v1 + "/retrieve",
+        json={"query": "crictl rmi --prune", "collection": "default", "top_k": 2, "mode": "bm25"},
+    )
     assert r.status_code == 200
     results = r.json()["results"]
     assert results[0]["document_id"] == "runbooks/disk.md"
@@ -275,7 +331,9 @@ def test_retrieve(gateway: Gateway) -> None:
     assert r.status_code == 404
     r = httpx.post(gateway.v1 + "/retrieve", json={"query": "x", "top_k": 0})
     assert r.status_code == 400
-    r = httpx.post(gateway.v1 + "/retrieve", json={"query": "memory", "filters": {"document_id": "runbooks/disk.md"}})
+    r = httpx.post(
+        gateway.v1 + "/retrieve", json={"query": "memory", "filters": {"document_id": "runbooks/disk.md"}}
+    )
     assert {h["document_id"] for h in r.json()["results"]} <= {"runbooks/disk.md"}
 
 
@@ -296,8 +354,10 @@ def test_collection_lifecycle_upload_jobs_and_delete(gateway: Gateway) -> None:
     assert r.status_code == 201, r.text
     assert httpx.post(v1 + "/collections", json={"name": "team-a"}).status_code == 409
     assert httpx.post(v1 + "/collections", json={"name": "../etc"}).status_code == 400
-    files = [("file", ("alpha.md", b"# Alpha\n\nThe alpha service listens on port 7001.\n", "text/markdown")),
-             ("file", ("beta.txt", b"Beta restarts every night at 02:00 UTC.", "text/plain"))]
+    files = [
+        ("file", ("alpha.md", b"# Alpha\n\nThe alpha service listens on port 7001.\n", "text/markdown")),
+        ("file", ("beta.txt", b"Beta restarts every night at 02:00 UTC.", "text/plain")),
+    ]
     r = httpx.post(v1 + "/collections/team-a/documents", files=files)
     assert r.status_code == 202, r.text
     job = _wait_job(gateway, r.json()["job_id"])
@@ -309,7 +369,9 @@ def test_collection_lifecycle_upload_jobs_and_delete(gateway: Gateway) -> None:
     assert all(set(d) >= {"document_id", "source", "chunks", "sha256", "ingested_at"} for d in docs["data"])
     names = {m["id"] for m in httpx.get(v1 + "/models").json()["data"]}
     assert "rag/team-a" in names
-    hits = httpx.post(v1 + "/retrieve", json={"query": "which port does alpha listen on", "collection": "team-a"})
+    hits = httpx.post(
+        v1 + "/retrieve", json={"query": "which port does alpha listen on", "collection": "team-a"}
+    )
     assert hits.json()["results"][0]["document_id"] == "alpha.md"
     # re-upload unchanged: skipped
     r = httpx.post(v1 + "/collections/team-a/documents", files=files[:1])
@@ -325,12 +387,16 @@ def test_collection_lifecycle_upload_jobs_and_delete(gateway: Gateway) -> None:
 
 def test_upload_rejects_traversal_and_reports_bad_files(gateway: Gateway) -> None:
     v1 = gateway.v1
-    r = httpx.post(v1 + "/collections/uploads/documents", files=[("file", ("../evil.md", b"x", "text/plain"))])
+    r = httpx.post(
+        v1 + "/collections/uploads/documents", files=[("file", ("../evil.md", b"x", "text/plain"))]
+    )
     assert r.status_code == 400 and "not allowed" in r.json()["error"]["message"]
     r = httpx.post(v1 + "/collections/uploads/documents", json={"file": "x"})
     assert r.status_code == 400
-    files = [("file", ("broken.pdf", b"%PDF-1.4 this is not a pdf", "application/pdf")),
-             ("file", ("ok.txt", b"A fine document about queues.", "text/plain"))]
+    files = [
+        ("file", ("broken.pdf", b"%PDF-1.4 this is not a pdf", "application/pdf")),
+        ("file", ("ok.txt", b"A fine document about queues.", "text/plain")),
+    ]
     r = httpx.post(v1 + "/collections/uploads/documents", files=files)
     job = _wait_job(gateway, r.json()["job_id"])
     assert job["status"] == "succeeded"
@@ -340,7 +406,12 @@ def test_upload_rejects_traversal_and_reports_bad_files(gateway: Gateway) -> Non
 
 def test_metrics_exposed(gateway: Gateway) -> None:
     text = httpx.get(gateway.url + "/metrics").text
-    for name in ("ragserve_http_requests_total", "ragserve_http_request_duration_seconds_bucket",
-                 "ragserve_retrieval_duration_seconds_bucket", "ragserve_build_info", "ragserve_engine_up 1.0"):
+    for name in (
+        "ragserve_http_requests_total",
+        "ragserve_http_request_duration_seconds_bucket",
+        "ragserve_retrieval_duration_seconds_bucket",
+        "ragserve_build_info",
+        "ragserve_engine_up 1.0",
+    ):
         assert name in text, name
     assert 'route="/v1/chat/completions"' in text

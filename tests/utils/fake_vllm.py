@@ -43,8 +43,9 @@ class FakeVLLM:
 
     def _error(self, status: int, message: str) -> JSONResponse:
         kind = "NotFoundError" if status == 404 else "BadRequestError"
-        return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": status}},
-                            status_code=status)
+        return JSONResponse(
+            {"error": {"message": message, "type": kind, "param": None, "code": status}}, status_code=status
+        )
 
     def _check(self, body: dict[str, Any]) -> JSONResponse | None:
         if body.get("model") != self.model:
@@ -61,9 +62,20 @@ class FakeVLLM:
 
         @app.get("/v1/models")
         async def models() -> dict[str, Any]:
-            return {"object": "list", "data": [{"id": fake.model, "object": "model", "created": 0,
-                                                "owned_by": "vllm", "root": "/models/fake",
-                                                "parent": None, "max_model_len": fake.max_model_len}]}
+            return {
+                "object": "list",
+                "data": [
+                    {
+                        "id": fake.model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "vllm",
+                        "root": "/models/fake",
+                        "parent": None,
+                        "max_model_len": fake.max_model_len,
+                    }
+                ],
+            }
 
         @app.post("/tokenize")
         async def tokenize(request: Request) -> dict[str, Any]:
@@ -80,27 +92,48 @@ class FakeVLLM:
                 return err
             prompt_tokens = sum(fake.count(str(m.get("content") or "")) for m in body["messages"])
             if prompt_tokens + int(body.get("max_tokens") or 16) > fake.max_model_len:
-                return fake._error(400, "This model's maximum context length is "
-                                        f"{fake.max_model_len} tokens. However, you requested more.")
+                return fake._error(
+                    400,
+                    "This model's maximum context length is "
+                    f"{fake.max_model_len} tokens. However, you requested more.",
+                )
             reply = fake._next_reply()
             rid = f"chatcmpl-{uuid.uuid4().hex}"
             created = int(time.time())
             words = reply.split(" ")
-            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
-                     "total_tokens": prompt_tokens + len(words)}
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(words),
+                "total_tokens": prompt_tokens + len(words),
+            }
             if not body.get("stream"):
-                return JSONResponse({
-                    "id": rid, "object": "chat.completion", "created": created, "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                                 "finish_reason": "stop", "logprobs": None}],
-                    "usage": usage,
-                })
+                return JSONResponse(
+                    {
+                        "id": rid,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": reply},
+                                "finish_reason": "stop",
+                                "logprobs": None,
+                            }
+                        ],
+                        "usage": usage,
+                    }
+                )
 
             async def events() -> AsyncIterator[bytes]:
                 def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-                    c = {"id": rid, "object": "chat.completion.chunk", "created": created,
-                         "model": body["model"],
-                         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+                    c = {
+                        "id": rid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                    }
                     return f"data: {json.dumps(c)}\n\n".encode()
 
                 yield chunk({"role": "assistant", "content": ""}, None)
@@ -109,8 +142,14 @@ class FakeVLLM:
                     yield chunk({"content": w if i == 0 else " " + w}, None)
                 yield chunk({}, "stop")
                 if (body.get("stream_options") or {}).get("include_usage"):
-                    u = {"id": rid, "object": "chat.completion.chunk", "created": created,
-                         "model": body["model"], "choices": [], "usage": usage}
+                    u = {
+                        "id": rid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": body["model"],
+                        "choices": [],
+                        "usage": usage,
+                    }
                     yield f"data: {json.dumps(u)}\n\n".encode()
                 yield b"data: [DONE]\n\n"
 
@@ -124,12 +163,19 @@ class FakeVLLM:
                 return err
             reply = fake._next_reply()
             n_prompt = fake.count(str(body.get("prompt")))
-            return JSONResponse({
-                "id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-                "model": body["model"],
-                "choices": [{"index": 0, "text": reply, "finish_reason": "length", "logprobs": None}],
-                "usage": {"prompt_tokens": n_prompt, "completion_tokens": len(reply.split()),
-                          "total_tokens": n_prompt + len(reply.split())},
-            })
+            return JSONResponse(
+                {
+                    "id": f"cmpl-{uuid.uuid4().hex}",
+                    "object": "text_completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{"index": 0, "text": reply, "finish_reason": "length", "logprobs": None}],
+                    "usage": {
+                        "prompt_tokens": n_prompt,
+                        "completion_tokens": len(reply.split()),
+                        "total_tokens": n_prompt + len(reply.split()),
+                    },
+                }
+            )
 
         return app
