@@ -110,6 +110,9 @@ class VLLMSupervisor:
         self.startup_timeout_s = startup_timeout_s
         self.restart_backoff_s = restart_backoff_s
         self.max_restarts = max_restarts
+        self.probe_interval_s = 5.0
+        self.probe_timeout_s = 10.0
+        self.hang_kill_s = 120.0
         self.restarts = 0
         self.state = "stopped"
         self.last_error: str | None = None
@@ -193,6 +196,7 @@ class VLLMSupervisor:
                 logger.info("vLLM ready at %s after %.1f s", self.url, time.monotonic() - self.started_at)
                 self._set_state("ready")
                 self._ready.set()
+                await self._watch_running(proc)
             elif not self._stopping and proc.returncode is None:
                 # Alive but never healthy: kill it so the restart below starts clean.
                 await self._terminate(proc)
@@ -219,6 +223,42 @@ class VLLMSupervisor:
             if self._stopping:
                 break
             await self._spawn()
+
+    async def _watch_running(self, proc: asyncio.subprocess.Process) -> None:
+        """Until the process exits: probe /health so a hung engine also turns readiness off.
+
+        A few failed probes in a row mark it unhealthy (requests get 503 at once instead of
+        waiting); a hang that lasts `hang_kill_s` gets the process killed and restarted.
+        """
+        failures = 0
+        unhealthy_since: float | None = None
+        async with httpx.AsyncClient(timeout=self.probe_timeout_s) as client:
+            while proc.returncode is None and not self._stopping:
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout=self.probe_interval_s)
+                    return
+                except TimeoutError:
+                    pass
+                try:
+                    ok = (await client.get(f"{self.url}/health")).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    failures, unhealthy_since = 0, None
+                    if not self._ready.is_set() and not self._stopping:
+                        self._set_state("ready")
+                        self._ready.set()
+                    continue
+                failures += 1
+                if failures >= 3 and self._ready.is_set():
+                    logger.error("vLLM stopped answering /health; marking the engine unavailable")
+                    self._ready.clear()
+                    self._set_state("unhealthy")
+                    unhealthy_since = time.monotonic()
+                if unhealthy_since is not None and time.monotonic() - unhealthy_since > self.hang_kill_s:
+                    self.last_error = f"vLLM hung for {self.hang_kill_s:.0f} s"
+                    await self._terminate(proc)
+                    return
 
     def _stable(self) -> bool:
         return self.started_at is not None and time.monotonic() - self.started_at > 60

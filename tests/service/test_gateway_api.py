@@ -415,3 +415,15 @@ def test_metrics_exposed(gateway: Gateway) -> None:
     ):
         assert name in text, name
     assert 'route="/v1/chat/completions"' in text
+
+
+def test_embeddings_accept_token_arrays(gateway: Gateway, shared_embedder: Any) -> None:
+    import numpy as np
+
+    url = gateway.v1 + "/embeddings"
+    text_vec = httpx.post(url, json={"model": "all-MiniLM-L6-v2", "input": "restart the pod"}).json()
+    ids = shared_embedder.token_ids("restart the pod")
+    r = httpx.post(url, json={"model": "all-MiniLM-L6-v2", "input": [ids]})
+    assert r.status_code == 200, r.text
+    assert np.allclose(r.json()["data"][0]["embedding"], text_vec["data"][0]["embedding"], atol=1e-5)
+    assert r.json()["usage"]["prompt_tokens"] == len(ids)

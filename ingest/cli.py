@@ -1,0 +1,111 @@
+"""`ragserve ingest`, `ragserve collections` and `ragserve delete` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import IngestError
+from ingest.knowledge_base import KnowledgeBase
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the knowledge-base subcommands to the main CLI."""
+    p = subparsers.add_parser("ingest", help="ingest files or directories into a collection")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or directories (recursive)")
+    p.add_argument("--collection", "-c", required=True, help="collection name (created if missing)")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
+    p.add_argument("--prune", action="store_true", help="delete documents whose files are gone")
+    p.add_argument("--json", action="store_true", help="print one final JSON summary line")
+    p.set_defaults(func=cmd_ingest)
+
+    p = subparsers.add_parser("collections", help="list collections")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_collections)
+
+    p = subparsers.add_parser("delete", help="delete a collection, or one document of it")
+    p.add_argument("--collection", "-c", required=True, help="collection name")
+    p.add_argument("--document", metavar="ID", help="delete only this document")
+    p.set_defaults(func=cmd_delete)
+
+
+def _kb(args: argparse.Namespace) -> KnowledgeBase:
+    """A KnowledgeBase whose embedder loads only when a command needs it."""
+    from ingest.embedding import Embedder
+
+    settings: Any = getattr(args, "settings", None)
+    emb_settings = getattr(settings, "embedding", None)
+    device = getattr(emb_settings, "device", None)
+    batch = int(getattr(emb_settings, "batch_size", 32))
+    root = Path(args.data_dir) / "collections"
+    return KnowledgeBase(root, lambda: Embedder.load(args.embedding_model, device=device, batch_size=batch))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest paths; exit code 1 when any file failed."""
+    from tqdm import tqdm
+
+    kb = _kb(args)
+    bar = tqdm(total=0, unit="file", file=sys.stderr, disable=None, desc=f"ingest {args.collection}")
+
+    def progress(doc_id: str, done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        bar.set_postfix_str(doc_id[-40:], refresh=False)
+
+    try:
+        summary = kb.ingest_paths(
+            args.collection,
+            args.paths,
+            include=args.include,
+            exclude=args.exclude,
+            prune=args.prune,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    for f in summary.failures:
+        print(f"failed: {f.source}: {f.reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary.to_dict(with_failures=False)))
+    else:
+        print(
+            f"{args.collection}: {summary.added} added, {summary.updated} updated, "
+            f"{summary.unchanged} unchanged, {summary.deleted} deleted, {summary.failed} failed; "
+            f"{summary.chunks} chunks in {summary.seconds:.1f} s"
+        )
+    return 1 if summary.failed else 0
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    """List collections as a table or JSON."""
+    infos = _kb(args).list_collections()
+    if args.json:
+        keys = ("name", "documents", "chunks", "embedding_model", "dimension")
+        print(json.dumps([{k: getattr(i, k) for k in keys} for i in infos]))
+        return 0
+    if not infos:
+        print("no collections")
+    for i in infos:
+        print(f"{i.name}\t{i.documents} documents\t{i.chunks} chunks\t{i.embedding_model} ({i.dimension})")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete a collection or one document."""
+    kb = _kb(args)
+    try:
+        if args.document:
+            kb.delete_document(args.collection, args.document)
+            print(f"deleted document {args.document!r} from {args.collection}")
+        else:
+            kb.delete_collection(args.collection)
+            print(f"deleted collection {args.collection}")
+    except IngestError as exc:
+        print(f"ragserve delete: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

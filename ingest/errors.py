@@ -1,0 +1,35 @@
+"""Errors raised by the ingestion library; each message is meant for the user."""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base class: `str(exc)` is one line a user can act on."""
+
+
+class CollectionNotFound(IngestError):
+    """The named collection does not exist."""
+
+
+class CollectionExists(IngestError):
+    """A collection with that name already exists."""
+
+
+class InvalidName(IngestError):
+    """A collection name or document id is not acceptable."""
+
+
+class EmbeddingMismatch(IngestError):
+    """The collection was built with another embedding model or dimension."""
+
+
+class DocumentNotFound(IngestError):
+    """The named document is not in the collection."""
+
+
+class StoreBusy(IngestError):
+    """Another writer holds the collection's lock."""
+
+
+class LoaderError(IngestError):
+    """A file could not be read; the message says why (one line)."""

@@ -1,0 +1,515 @@
+"""KnowledgeBase: collections with incremental, crash-safe writes and hot-reloading reads."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.chunking import Chunk, Chunker
+from ingest.embedding import Embedder
+from ingest.errors import (
+    CollectionExists,
+    CollectionNotFound,
+    DocumentNotFound,
+    EmbeddingMismatch,
+    IngestError,
+    InvalidName,
+    LoaderError,
+)
+from ingest.loaders import SUFFIXES, Limits, LoadedDocument, is_supported, load_file
+from ingest.search import search as run_search
+from ingest.store import lexical
+from ingest.store.collection import Snapshot, VersionWriter, utc_now
+from ingest.store.docstore import FILENAME as DOCSTORE_FILE
+from ingest.store.docstore import DocstoreReader
+from ingest.store.vectors import HNSW_THRESHOLD
+from ingest.store.versions import MANIFEST, read_manifest, writer_lock
+from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, SearchHit
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_DOCUMENT_ID = 1024
+Progress = Callable[[str, int, int], None]
+
+
+def validate_name(name: str) -> str:
+    """A collection name, or InvalidName."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidName(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def normalize_document_id(raw: str) -> str:
+    """A clean relative POSIX-style id; ids that escape upwards, are absolute or empty are InvalidName."""
+    text = str(raw).replace("\\", "/").strip()
+    if not text or any(ord(ch) < 32 for ch in text) or len(text) > MAX_DOCUMENT_ID:
+        raise InvalidName(f"invalid document id {raw!r}")
+    norm = posixpath.normpath(text)
+    if text.startswith("/") or norm == ".." or norm.startswith("../") or norm == ".":
+        raise InvalidName(f"invalid document id {raw!r}: it must be a relative path without '..'")
+    return norm
+
+
+@dataclass
+class _Pending:
+    """Documents loaded and chunked, waiting to be embedded together."""
+
+    items: list[tuple[LoadedDocument, str, list[Chunk], bool]] = field(default_factory=list)
+    chunks: int = 0
+
+
+class KnowledgeBase:
+    """All collections under `root` (`<data_dir>/collections`); safe to share between threads."""
+
+    def __init__(
+        self,
+        root: Path,
+        embedder: Embedder | Callable[[], Embedder],
+        *,
+        chunk_tokens: int = 200,
+        overlap_tokens: int = 30,
+        limits: Limits | None = None,
+        hnsw_threshold: int = HNSW_THRESHOLD,
+        lock_wait_s: float = 5.0,
+        embed_group: int = 256,
+    ) -> None:
+        self.root = Path(root)
+        self._embedder_or_factory = embedder
+        self._embedder: Embedder | None = embedder if isinstance(embedder, Embedder) else None
+        self._chunker: Chunker | None = None
+        self._chunk_tokens = chunk_tokens
+        self._overlap_tokens = overlap_tokens
+        self.limits = limits or Limits()
+        self.hnsw_threshold = hnsw_threshold
+        self.lock_wait_s = lock_wait_s
+        self.embed_group = embed_group
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}
+
+    # ----- embedder -------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, loaded on first use when a factory was given."""
+        with self._lock:
+            if self._embedder is None:
+                factory = self._embedder_or_factory
+                assert callable(factory)
+                self._embedder = factory()
+            return self._embedder
+
+    @property
+    def chunker(self) -> Chunker:
+        """Chunker sized in the embedder's tokens."""
+        emb = self.embedder
+        with self._lock:
+            if self._chunker is None:
+                self._chunker = Chunker(
+                    emb.count_tokens, self._chunk_tokens, self._overlap_tokens, emb.max_seq_length
+                )
+            return self._chunker
+
+    def _check_embedder(self, name: str, manifest: dict[str, Any]) -> Embedder:
+        emb = self.embedder
+        model, dim = manifest.get("embedding_model"), manifest.get("dimension")
+        if model != emb.model_id or dim != emb.dimension:
+            raise EmbeddingMismatch(
+                f"collection {name!r} was built with embedding model {model} (dimension {dim}) "
+                f"but the loaded model is {emb.model_id} (dimension {emb.dimension}); "
+                f"configure embedding model {model}, or delete and re-ingest the collection"
+            )
+        return emb
+
+    # ----- reading --------------------------------------------------------------------------------
+    def _dir(self, name: str) -> Path:
+        return self.root / validate_name(name)
+
+    def _snapshot(self, name: str) -> Snapshot:
+        """The published version, reopened when the manifest changed (any process may have written)."""
+        coll = self._dir(name)
+        for attempt in range(5):
+            try:
+                st = os.stat(coll / MANIFEST)
+            except FileNotFoundError:
+                with self._lock:
+                    self._snapshots.pop(name, None)
+                raise CollectionNotFound(f"collection {name!r} does not exist") from None
+            # os.replace gives the manifest a new inode on every publish: a stat is enough to notice.
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            with self._lock:
+                cached = self._snapshots.get(name)
+            if cached and cached[0] == key:
+                return cached[1]
+            manifest = read_manifest(coll)
+            if manifest is None:
+                continue
+            try:
+                snap = Snapshot.load(coll, manifest)
+            except FileNotFoundError:
+                time.sleep(0.05 * (attempt + 1))  # a newer version was published and GC'd this one meanwhile
+                continue
+            with self._lock:
+                self._snapshots[name] = (key, snap)
+            return snap
+        raise IngestError(f"collection {name!r} could not be opened (it keeps changing or is damaged)")
+
+    def exists(self, name: str) -> bool:
+        """Whether a collection with this name exists."""
+        return bool(NAME_RE.match(name)) and (self.root / name / MANIFEST).is_file()
+
+    def _info(self, name: str, m: dict[str, Any]) -> CollectionInfo:
+        return CollectionInfo(
+            name=name,
+            documents=int(m.get("documents", 0)),
+            chunks=int(m.get("chunks", 0)),
+            embedding_model=str(m.get("embedding_model")),
+            dimension=int(m.get("dimension", 0)),
+            version=int(m.get("version", 0)),
+        )
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """All collections, by name (read from their manifests only)."""
+        out: list[CollectionInfo] = []
+        if not self.root.is_dir():
+            return out
+        for p in sorted(self.root.iterdir()):
+            if NAME_RE.match(p.name) and (m := read_manifest(p)) is not None:
+                out.append(self._info(p.name, m))
+        return out
+
+    def info(self, name: str) -> CollectionInfo:
+        """One collection's summary."""
+        m = read_manifest(self._dir(name))
+        if m is None:
+            raise CollectionNotFound(f"collection {name!r} does not exist")
+        return self._info(name, m)
+
+    def list_documents(self, name: str) -> list[DocumentInfo]:
+        """Documents of a collection, by id."""
+        return self._snapshot(name).docs.documents()
+
+    def chunk_count(self, name: str) -> int:
+        """Number of chunks in the published version."""
+        return len(self._snapshot(name).rowids)
+
+    def search(
+        self,
+        name: str,
+        query: str,
+        *,
+        top_k: int = 4,
+        mode: str = "hybrid",
+        filters: dict[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """Top chunks for a query; see `ingest.search` for modes and what scores mean."""
+        snap = self._snapshot(name)
+        if mode == "bm25":
+            return run_search(snap, query, embed=None, top_k=top_k, mode=mode, filters=filters)
+        emb = self._check_embedder(name, snap.manifest)
+        return run_search(
+            snap,
+            query,
+            embed=emb.encode_query,
+            multilingual_embedder=emb.multilingual,
+            top_k=top_k,
+            mode=mode,
+            filters=filters,
+        )
+
+    # ----- writing --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self, name: str, *, create: bool) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+        coll = self._dir(name)
+        if not create and read_manifest(coll) is None:
+            raise CollectionNotFound(f"collection {name!r} does not exist")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with writer_lock(coll, self.lock_wait_s):
+            manifest = read_manifest(coll)  # re-read under the lock: the authoritative state
+            if manifest is None and not create:
+                raise CollectionNotFound(f"collection {name!r} does not exist")
+            yield coll, manifest
+
+    def _new_base(self) -> dict[str, Any]:
+        emb = self.embedder
+        return {"embedding_model": emb.model_id, "dimension": emb.dimension, "created_at": utc_now()}
+
+    def create_collection(self, name: str) -> CollectionInfo:
+        """Create an empty collection recording the current embedder; CollectionExists if present."""
+        validate_name(name)
+        base = self._new_base()
+        with self._writing(name, create=True) as (coll, manifest):
+            if manifest is not None:
+                raise CollectionExists(f"collection {name!r} already exists")
+            writer = VersionWriter(coll, None, base)
+            try:
+                return self._info(name, writer.publish(self.hnsw_threshold))
+            except BaseException:
+                writer.abort()
+                raise
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and all its versions."""
+        with self._writing(name, create=False) as (coll, _manifest):
+            (coll / MANIFEST).unlink()
+            # Move aside first so the name is free at once; readers with open files keep working.
+            trash = self.root / f".trash-{name}-{uuid.uuid4().hex[:8]}"
+            os.replace(coll, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        with self._lock:
+            self._snapshots.pop(name, None)
+
+    def delete_document(self, name: str, document_id: str) -> None:
+        """Remove one document from a collection (publishes a new version)."""
+        with self._writing(name, create=False) as (coll, manifest):
+            assert manifest is not None
+            writer = VersionWriter(coll, manifest, _carry(manifest))
+            try:
+                if not writer.delete_document(document_id):
+                    raise DocumentNotFound(f"document {document_id!r} is not in collection {name!r}")
+                writer.publish(self.hnsw_threshold)
+            except BaseException:
+                writer.abort()
+                raise
+
+    def ingest_paths(
+        self,
+        name: str,
+        paths: Sequence[Path],
+        *,
+        base_dir: Path | None = None,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        prune: bool = False,
+        create: bool = True,
+        progress: Progress | None = None,
+    ) -> IngestSummary:
+        """Ingest files and directories (recursively); ids are paths relative to the directory or base_dir."""
+        files: list[tuple[str, Path]] = []
+        failures: list[FileFailure] = []
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                root = base_dir or path
+                for f in _walk(path):
+                    rel = _relative_id(f, root)
+                    if _selected(rel, include, exclude):
+                        files.append((rel, f))
+            elif path.is_file():
+                rel = _relative_id(path, base_dir) if base_dir else path.name
+                if _selected(rel, include, exclude):
+                    files.append((rel, path))
+            else:
+                failures.append(FileFailure(str(path), "no such file or directory"))
+        return self._ingest(name, files, failures, prune=prune, create=create, progress=progress)
+
+    def ingest_files(
+        self,
+        name: str,
+        files: Sequence[tuple[str, Path]],
+        *,
+        prune: bool = False,
+        create: bool = True,
+        progress: Progress | None = None,
+    ) -> IngestSummary:
+        """Ingest (document_id, path) pairs, e.g. uploads named by their original filename."""
+        return self._ingest(name, list(files), [], prune=prune, create=create, progress=progress)
+
+    def _ingest(
+        self,
+        name: str,
+        files: list[tuple[str, Path]],
+        failures: list[FileFailure],
+        *,
+        prune: bool,
+        create: bool,
+        progress: Progress | None,
+    ) -> IngestSummary:
+        validate_name(name)
+        if files:
+            _ = self.embedder  # load the model before the clock starts: `seconds` measures the ingest itself
+        t0 = time.perf_counter()
+        summary = IngestSummary(failures=failures)
+        with self._writing(name, create=create) as (coll, manifest):
+            if manifest is not None:
+                self._check_embedder(name, manifest)
+                base = _carry(manifest)
+                vdir = coll / str(manifest["dir"])
+                reader = DocstoreReader(vdir / DOCSTORE_FILE)
+                known = reader.fingerprints()
+                reader.close()
+            else:
+                base, known = self._new_base(), {}
+            writer: VersionWriter | None = None
+            seen: set[str] = set()
+            failed_origins: set[str] = set()
+            pending = _Pending()
+
+            def get_writer() -> VersionWriter:
+                nonlocal writer
+                if writer is None:
+                    writer = VersionWriter(coll, manifest, base)
+                return writer
+
+            try:
+                for done, (raw_id, path) in enumerate(files, 1):
+                    self._ingest_one(raw_id, path, known, seen, failed_origins, pending, summary)
+                    if pending.chunks >= self.embed_group:
+                        self._flush(pending, get_writer(), summary)
+                    if progress is not None:
+                        progress(raw_id, done, len(files))
+                if pending.items:
+                    self._flush(pending, get_writer(), summary)
+                if prune:
+                    for doc_id, (_sha, origin) in known.items():
+                        if doc_id not in seen and origin not in failed_origins:
+                            get_writer().delete_document(doc_id)
+                            summary.deleted += 1
+                if writer is None and manifest is None:
+                    get_writer()  # a new collection is published even when nothing was ingested
+                if writer is not None:
+                    writer.publish(self.hnsw_threshold)
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+        summary.failed = len(summary.failures)
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def _ingest_one(
+        self,
+        raw_id: str,
+        path: Path,
+        known: dict[str, tuple[str, str]],
+        seen: set[str],
+        failed_origins: set[str],
+        pending: _Pending,
+        summary: IngestSummary,
+    ) -> None:
+        """Load and chunk one file into `pending`; failures are recorded, never raised."""
+        try:
+            origin = normalize_document_id(raw_id)
+        except InvalidName as exc:
+            summary.failures.append(FileFailure(str(raw_id), str(exc)))
+            return
+        is_jsonl = SUFFIXES.get(path.suffix.lower()) == "jsonl"
+        try:
+            # Hash before parsing: an unchanged PDF costs a read, not a parse.
+            if (
+                not is_jsonl
+                and origin in known
+                and path.stat().st_size <= self.limits.max_file_bytes
+                and _file_sha256(path) == known[origin][0]
+            ):
+                seen.add(origin)
+                summary.unchanged += 1
+                return
+            docs = load_file(path, origin, self.limits)
+        except (LoaderError, OSError) as exc:
+            failed_origins.add(origin)
+            seen.add(origin)
+            summary.failures.append(FileFailure(origin, _one_line(exc)))
+            return
+        except Exception as exc:  # a parser bug on one file must not abort the batch
+            failed_origins.add(origin)
+            seen.add(origin)
+            summary.failures.append(
+                FileFailure(origin, f"cannot parse: {type(exc).__name__}: {_one_line(exc)}")
+            )
+            return
+        for doc in docs:
+            try:
+                doc.document_id = normalize_document_id(doc.document_id)
+            except InvalidName as exc:
+                summary.failures.append(FileFailure(f"{origin}:{doc.document_id}", str(exc)))
+                continue
+            if doc.document_id in seen:
+                summary.failures.append(
+                    FileFailure(doc.document_id, "duplicate document id in this batch; kept the first")
+                )
+                continue
+            seen.add(doc.document_id)
+            old = known.get(doc.document_id)
+            if old is not None and old[0] == doc.sha256:
+                summary.unchanged += 1
+                continue
+            chunks = self.chunker.split(doc)
+            if not chunks:
+                summary.failures.append(FileFailure(doc.document_id, "no text to index (empty document)"))
+                continue
+            pending.items.append((doc, origin, chunks, old is not None))
+            pending.chunks += len(chunks)
+
+    def _flush(self, pending: _Pending, writer: VersionWriter, summary: IngestSummary) -> None:
+        """Embed all pending chunks in one call (length-sorted batches) and write them."""
+        texts = [c.index_text for _d, _o, chunks, _u in pending.items for c in chunks]
+        vecs = self.embedder.encode(texts)
+        at = 0
+        for doc, origin, chunks, updated in pending.items:
+            n = len(chunks)
+            tokens = [lexical.tokenize(c.index_text) for c in chunks]
+            writer.put_document(doc, origin, chunks, vecs[at : at + n], tokens)
+            at += n
+            summary.chunks += n
+            if updated:
+                summary.updated += 1
+            else:
+                summary.added += 1
+        pending.items.clear()
+        pending.chunks = 0
+
+
+def _carry(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Manifest fields every version of a collection keeps."""
+    return {k: manifest[k] for k in ("embedding_model", "dimension", "created_at") if k in manifest}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Supported files under root, sorted, skipping hidden files and directories."""
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for n in sorted(names):
+            p = Path(dirpath) / n
+            if not n.startswith(".") and is_supported(p):
+                yield p
+
+
+def _relative_id(path: Path, root: Path) -> str:
+    """Path relative to root as a POSIX id (the bare name if it is not under root)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _selected(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Glob filters on the relative path or the file name."""
+    name = rel.rsplit("/", 1)[-1]
+
+    def hit(patterns: Sequence[str]) -> bool:
+        return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+    return (not include or hit(include)) and not hit(exclude)

@@ -1,0 +1,59 @@
+"""What loaders return: documents made of sections of text with their location."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.errors import LoaderError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-file limits applied to untrusted input."""
+
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_pages: int = 2000
+    parse_timeout_s: float = 120.0
+    max_memory_bytes: int = 2 * 1024 * 1024 * 1024  # address-space cap of the PDF parsing process
+    max_records: int = 1_000_000
+
+
+@dataclass
+class Section:
+    """A span of a document's text; `offset` is its start within its page (PDF) or file."""
+
+    text: str
+    page: int | None = None
+    heading: str | None = None
+    offset: int = 0
+
+
+@dataclass
+class LoadedDocument:
+    """One document ready for chunking."""
+
+    document_id: str
+    source: str
+    sha256: str
+    sections: list[Section]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    markdown: bool = False
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Decode a text file: UTF-8 (with or without BOM), else GB18030, refusing binaries."""
+    if b"\x00" in data[:8192]:
+        raise LoaderError(f"{source}: looks like a binary file, not text")
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
