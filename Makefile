@@ -26,9 +26,9 @@ install: $(STAMP)
 
 # GPU machines take the CUDA build of vLLM and torch from PyPI, so the CPU constraints do not apply.
 ifeq ($(ACCEL),gpu)
-PIP_INSTALL := $(BIN)/pip install -e '.[gpu,dev]'
+PIP_INSTALL := $(BIN)/pip install -q -e '.[gpu,dev]'
 else
-PIP_INSTALL := $(BIN)/pip install -c constraints.txt -e '.[cpu,dev]'
+PIP_INSTALL := $(BIN)/pip install -q -c constraints.txt -e '.[cpu,dev]'
 endif
 
 $(STAMP): pyproject.toml constraints.txt

@@ -47,6 +47,8 @@ class EngineSettings(BaseModel):
     max_restarts: int = 5
     extra_args: list[str] = Field(default_factory=list)
     tool_call_parser: str | None = "hermes"
+    # vLLM's /metrics is read (and re-exported as ragserve_engine_*) when ours is scraped; keep it short.
+    metrics_timeout_s: float = 1.0
 
 
 class EmbeddingSettings(BaseModel):
@@ -56,7 +58,7 @@ class EmbeddingSettings(BaseModel):
 
 
 class RagSettings(BaseModel):
-    default_top_k: int = 4
+    default_top_k: int = 3
     default_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     max_top_k: int = 50
     # Tokens kept free for the chat template and the question around the passages.
@@ -71,6 +73,16 @@ class ServerSettings(BaseModel):
     max_upload_bytes: int = 64 * 1024 * 1024
     shutdown_grace_s: float = 30.0
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with request_id
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry tracing; off unless an OTLP endpoint is set."""
+
+    otlp_endpoint: str | None = None  # e.g. http://otel-collector:4318 (http) or otel-collector:4317 (grpc)
+    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    service_name: str = "ragserve"
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 class Settings(BaseSettings):
@@ -88,6 +100,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @field_validator("data_dir")
     @classmethod

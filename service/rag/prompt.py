@@ -69,8 +69,9 @@ class Citation:
 
 
 def format_passage(n: int, hit: SearchHit) -> str:
-    where = hit.source + (f", page {hit.page}" if hit.page is not None else "")
-    return f"[{n}] ({where})\n{hit.text.strip()}"
+    # Only the number and the text: small models copy a "(source, page)" header instead of answering
+    # (seen with SmolLM2-135M); the source travels in the citations.
+    return f"[{n}] {hit.text.strip()}"
 
 
 @dataclass
