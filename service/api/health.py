@@ -14,8 +14,12 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness")
-async def healthz() -> dict[str, Any]:
-    return {"status": "ok"}
+async def healthz(state: StateDep) -> Response:
+    # The supervisor gave up restarting the embedded engine: only a process restart can help,
+    # so liveness fails and the orchestrator restarts the pod. A starting engine is still alive.
+    if state.engine_health.state == "failed":
+        return JSONResponse({"status": "failed", "reason": "the embedded engine failed repeatedly"}, 503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz", summary="Readiness: engine answers and the index is loaded")
@@ -41,4 +45,7 @@ async def readyz(state: StateDep) -> Response:
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(state: StateDep) -> Response:
     state.metrics.engine_up.set(1 if state.engine_health.ready else 0)
+    # Gauges read at scrape time: vLLM's own statistics and the indexes' manifests.
+    await state.metrics.engine_stats.refresh()
+    await state.knowledge.refresh_index_metrics()
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import httpx
 
 from service.errors import APIError, EngineUnavailable, error_type_for_status
+from service.observability.tracing import ENGINE_EVENT_HOOKS
 
 logger = logging.getLogger("ragserve.engine")
 
@@ -144,6 +145,7 @@ class EngineClient:
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            event_hooks=ENGINE_EVENT_HOOKS,  # X-Request-Id and trace context go to vLLM
         )
         self._on_latency = on_latency
 
@@ -152,6 +154,12 @@ class EngineClient:
 
     def _require_ready(self) -> None:
         if not self.health.ready:
+            if self.health.state == "failed":
+                raise EngineUnavailable(
+                    "the language model engine failed to start repeatedly; an operator must check the "
+                    "server log (ragserve.vllm lines) and restart the service",
+                    retry_after_s=60,
+                )
             raise EngineUnavailable(
                 f"the language model engine is not ready (state: {self.health.state}); retry shortly",
                 retry_after_s=10,

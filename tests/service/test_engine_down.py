@@ -33,3 +33,31 @@ def test_unreachable_engine_gives_503_quickly(shared_embedder: object, tmp_path:
         models = httpx.get(url + "/v1/models").json()["data"]
         assert "m" in {m["id"] for m in models}
         assert "ragserve_engine_up 0.0" in httpx.get(url + "/metrics").text
+
+
+def test_engine_that_keeps_failing_fails_liveness(shared_embedder: object, tmp_path: Path) -> None:
+    """The supervisor gives up after max_restarts; then /healthz fails so Kubernetes restarts the pod."""
+    import time
+
+    settings = Settings(
+        data_dir=tmp_path,
+        engine=EngineSettings(
+            mode="embedded", model="/nonexistent/model-dir", served_model_name="m",
+            max_restarts=0, startup_timeout_s=120,
+        ),
+    )  # fmt: skip
+    with serve_in_thread(create_app(settings, embedder=shared_embedder)) as url:  # type: ignore[arg-type]
+        deadline = time.monotonic() + 120
+        while httpx.get(url + "/healthz").status_code == 200:
+            assert time.monotonic() < deadline, "the failed engine never failed liveness"
+            time.sleep(0.5)
+        r = httpx.get(url + "/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "failed"
+        ready = httpx.get(url + "/readyz").json()
+        assert ready["checks"]["engine"]["state"] == "failed"
+        chat = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=10,
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert chat.status_code == 503
