@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAGSERVE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup install model serve test lint typecheck unit clean constraints help
+.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest
 
 help:
 	@echo "make serve | make test | make setup | make lint | make clean"
@@ -50,15 +50,41 @@ serve: setup
 	$(BIN)/ragserve serve
 
 lint: install
-	$(BIN)/ruff check service ingest eval deploy tests
-	$(BIN)/ruff format --check service ingest eval deploy tests
+	$(BIN)/ruff check service ingest eval deploy tests k8s
+	$(BIN)/ruff format --check service ingest eval deploy tests k8s
 
 typecheck: install
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests; that is a failure here, not a pass.
-test: setup lint typecheck
+# promtool and prometheus (Debian package `prometheus`) for tests/observability: rules are checked
+# and unit-tested with promtool, and a real Prometheus scrapes a test gateway. No-op when present.
+prometheus-tools:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+# redis-server (Debian package) for tests/auth: limits shared by replicas are tested against a real one.
+REDIS_STAMP := $(VENV)/.redis-server
+redis-server: $(REDIS_STAMP)
+$(REDIS_STAMP):
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server; }
+	@mkdir -p $(VENV) && touch $@
+
+test: setup lint typecheck prometheus-tools redis-server
 	$(BIN)/pytest -q -p no:cacheprovider --timeout=900
+
+# Copy deploy/prometheus/ rule groups and the deploy/grafana/ dashboard into k8s/ (tests/deploy checks them).
+k8s-sync: install
+	$(BIN)/python k8s/sync_monitoring.py
+
+# Overload test of admission control: locust at 1x, 2x, 4x capacity, ~2 min (docs/benchmarks.md).
+loadtest: install
+	$(BIN)/python -m eval.loadtest --duration 20 --out var/loadtest
 
 constraints:
 	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec)=' > /tmp/ragserve-freeze.txt

@@ -213,11 +213,14 @@ class KnowledgeBase:
         top_k: int = 4,
         mode: str = "hybrid",
         filters: dict[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[SearchHit]:
-        """Top chunks for a query; see `ingest.search` for modes and what scores mean."""
+        """Top chunks for a query; see `ingest.search` for modes, scores and `timings`."""
         snap = self._snapshot(name)
         if mode == "bm25":
-            return run_search(snap, query, embed=None, top_k=top_k, mode=mode, filters=filters)
+            return run_search(
+                snap, query, embed=None, top_k=top_k, mode=mode, filters=filters, timings=timings
+            )
         emb = self._check_embedder(name, snap.manifest)
         return run_search(
             snap,
@@ -227,6 +230,7 @@ class KnowledgeBase:
             top_k=top_k,
             mode=mode,
             filters=filters,
+            timings=timings,
         )
 
     # ----- writing --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ whose scores are flat.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -67,6 +68,47 @@ def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return ((values - mu) / sigma).astype(np.float32)
 
 
+FUSION_METHODS: tuple[str, ...] = ("zscore", "rrf")
+
+
+def fuse(
+    query: str,
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    dense_ref: np.ndarray,
+    bm25_ref: np.ndarray,
+    *,
+    multilingual_embedder: bool,
+    method: str = "zscore",
+) -> np.ndarray:
+    """Fused scores of a candidate pool from both rankers' scores of it.
+
+    `dense_ref` / `bm25_ref` are each ranker's own top candidates' scores (best first), the
+    reference for how unusual a pool member's score is. `method` exists for `eval.fusion_study`.
+    """
+    w = fusion_weights(
+        query,
+        multilingual_embedder=multilingual_embedder,
+        bm25_found=len(bm25_ref) > 0,
+        dense_found=len(dense_ref) > 0,
+    )
+    if method == "rrf":
+        rd = _ranks(dense)
+        rb = np.where(bm25 > 0, _ranks(bm25), np.inf)
+        return (w.dense / (60 + rd) + w.bm25 / (60 + rb)).astype(np.float32)
+    return (w.dense * _standardize(dense, dense_ref) + w.bm25 * _standardize(bm25, bm25_ref)).astype(
+        np.float32
+    )
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each score within the array (best = 1)."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
 def _top(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best k (scores, positions), best first."""
     if len(scores) > k:
@@ -86,8 +128,12 @@ def search(
     mode: str = "hybrid",
     filters: dict[str, Any] | None = None,
     candidates: int = 50,
+    timings: dict[str, float] | None = None,
 ) -> list[SearchHit]:
-    """Retrieve the top_k chunks for a query; `embed` is required for dense and hybrid modes."""
+    """Retrieve the top_k chunks for a query; `embed` is required for dense and hybrid modes.
+
+    `timings`, when given, receives seconds spent per stage: embed, dense, bm25, fuse.
+    """
     if mode not in MODES:
         raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     n = len(snap.rowids)
@@ -101,11 +147,14 @@ def search(
     k = max(candidates, top_k)
 
     d_scores = d_pos = q = None
+    t = time.perf_counter()
     if mode in ("dense", "hybrid"):
         if embed is None:
             raise IngestError("dense search needs the embedding model")
         q = embed(query)
+        t = _lap(timings, "embed", t)
         d_scores, d_pos = vectors.search(snap.index, q, k, allowed)
+        t = _lap(timings, "dense", t)
     b_all = None
     if mode in ("bm25", "hybrid") and snap.bm25 is not None:
         b_all = lexical.scores(snap.bm25, lexical.tokenize(query))
@@ -113,6 +162,7 @@ def search(
             mask = np.zeros(n, bool)
             mask[allowed] = True
             b_all = np.where(mask, b_all, 0.0).astype(np.float32)
+        t = _lap(timings, "bm25", t)
 
     if mode == "dense":
         assert d_scores is not None and d_pos is not None
@@ -128,23 +178,26 @@ def search(
     assert d_scores is not None and d_pos is not None and q is not None
     b_hit = np.flatnonzero(b_all > 0) if b_all is not None else np.zeros(0, np.int64)
     b_scores, b_pos = _top(b_all[b_hit], b_hit, k) if b_all is not None else (np.zeros(0, np.float32), b_hit)
-    w = fusion_weights(
-        query,
-        multilingual_embedder=multilingual_embedder,
-        bm25_found=len(b_pos) > 0,
-        dense_found=len(d_pos) > 0,
-    )
     pool = np.unique(np.concatenate([d_pos, b_pos]))
     # Score every candidate by both rankers, so a chunk one ranker missed is judged on its real score.
     dense_all = vectors.vectors_at(snap.index, pool) @ q
     bm25_all = b_all[pool] if b_all is not None else np.zeros(len(pool), np.float32)
-    fused = w.dense * _standardize(dense_all, d_scores) + w.bm25 * _standardize(bm25_all, b_scores)
+    fused = fuse(query, dense_all, bm25_all, d_scores, b_scores, multilingual_embedder=multilingual_embedder)
     fs, fp = _top(fused, pool, top_k)
+    _lap(timings, "fuse", t)
     where = {int(p): i for i, p in enumerate(pool)}
     extra = {
         int(p): {"dense": float(dense_all[where[int(p)]]), "bm25": float(bm25_all[where[int(p)]])} for p in fp
     }
     return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra)
+
+
+def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:
+    """Record the time since `since` under `stage` (when timing) and return now."""
+    now = time.perf_counter()
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + (now - since)
+    return now
 
 
 def _hits(

@@ -14,11 +14,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
 from service import __version__
 from service.api import collections, embeddings, generation, health, models, retrieve
+from service.auth import AccessControl
+from service.auth.middleware import AuthMiddleware
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth, RemoteEngineMonitor
 from service.engine.cpu import choose_dtype
@@ -26,12 +29,21 @@ from service.engine.supervisor import VLLMSupervisor, default_launch_spec
 from service.errors import APIError, error_envelope, error_type_for_status
 from service.generation import GenerationService
 from service.knowledge import KnowledgeService
-from service.middleware import BodySizeLimit, HTTPMetrics
+from service.middleware import BodySizeLimit, HTTPMetrics, RequestContext
+from service.observability import tracing
 from service.observability.metrics import Metrics
 from service.settings import Settings
 from service.state import AppState
+from service.tools.service import ToolService
 
 logger = logging.getLogger("ragserve")
+
+# Response headers a browser front end may read (rate limits, retry hints, the request id).
+CORS_EXPOSED_HEADERS = [
+    "x-request-id", "retry-after", "retry-after-ms",
+    "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
+]  # fmt: skip
 
 
 async def _start_engine(settings: Settings, metrics: Metrics) -> tuple[EngineHealth, str, Any]:
@@ -84,7 +96,11 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         t0 = time.monotonic()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        stop_tracing = tracing.configure_tracing(settings.tracing, version=__version__)
         health, url, stop_engine = await _start_engine(settings, metrics)
+        metrics.engine_stats.attach(
+            url, api_key=settings.engine.api_key, timeout_s=settings.engine.metrics_timeout_s
+        )
         if embedder is not None:
             emb = embedder
         else:
@@ -112,7 +128,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 emb, {settings.embedding.model, f"sentence-transformers/{emb.model_id}"}
             ),
             embedder=emb,
+            access=access,
         )
+        state.tools = state.generation.tools = ToolService(
+            generation=state.generation, engine=engine, knowledge=knowledge, settings=settings,
+            metrics=metrics,
+        )  # fmt: skip
         metrics.build_info.info(
             {"version": __version__, "model": settings.engine.served_model_name, "embedder": emb.model_id}
         )
@@ -125,10 +146,15 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             await _drain(state, settings.server.shutdown_grace_s)
             await engine.aclose()
             await stop_engine()
+            await access.aclose()
+            await metrics.engine_stats.aclose()
+            if stop_tracing is not None:
+                stop_tracing()
             knowledge.close()
             logger.info("gateway stopped")
 
     metrics = Metrics()
+    access = AccessControl(settings, metrics)  # reads the keys file now: a broken one stops start-up
     app = FastAPI(
         title="ragserve",
         version=__version__,
@@ -150,7 +176,19 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         max_bytes=settings.server.max_request_bytes,
         upload_max_bytes=settings.server.max_upload_bytes,
     )
+    app.add_middleware(AuthMiddleware, access=access)  # before the body is read: 401/429 cost nothing
+    if settings.cors.allow_origins:  # outside auth: preflights carry no key, and 401s need CORS headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors.allow_origins,
+            allow_credentials=settings.cors.allow_credentials,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=settings.cors.max_age_s,
+        )
     app.add_middleware(HTTPMetrics, metrics=metrics)
+    app.add_middleware(RequestContext)  # outermost: every log line and error response has the id
     return app
 
 

@@ -12,9 +12,10 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from service.auth.context import report_usage
 from service.engine.client import EngineClient
 from service.errors import APIError, BadRequest, NotFound
 from service.knowledge import KnowledgeService
@@ -22,6 +23,9 @@ from service.observability.metrics import Metrics
 from service.protocol.openai import ChatCompletionRequest, CompletionRequest, RagOptions
 from service.rag.prompt import GroundedPrompt, assemble, citations_payload, cited_indices, detect_language
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.tools.service import ToolService
 
 logger = logging.getLogger("ragserve.generation")
 
@@ -48,6 +52,8 @@ class PreparedRequest:
     grounded: GroundedPrompt | None
     collection: str | None
     client_wants_usage: bool
+    # Extension fields for the response (non-streaming) or its final chunk (e.g. `tool_trace`).
+    final_fields: dict[str, Any] = field(default_factory=dict)
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
@@ -69,6 +75,7 @@ class GenerationService:
         self.settings = settings
         self.metrics = metrics
         self._max_model_len: int | None = None
+        self.tools: ToolService | None = None  # function calling; set by the app factory
 
     # -- planning -------------------------------------------------------------------------
 
@@ -162,16 +169,27 @@ class GenerationService:
     async def chat(
         self, req: ChatCompletionRequest, raw: dict[str, Any]
     ) -> dict[str, Any] | AsyncIterator[bytes]:
+        tool_plan = await self.tools.plan(req, raw) if self.tools is not None else None
         prepared = await self._prepare_chat(req, raw)
-        if req.stream:
+        if tool_plan is not None and self.tools is not None:
+            return await self.tools.chat(tool_plan, req, prepared)
+        return await self.forward_chat(prepared, stream=bool(req.stream))
+
+    async def forward_chat(
+        self, prepared: PreparedRequest, *, stream: bool
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        """Send a prepared chat request to the engine and shape the answer (streamed or whole)."""
+        if stream:
             upstream = await self.engine.open_stream("/v1/chat/completions", prepared.body)
             return self._relay_stream(upstream, prepared, kind="chat")
         t0 = time.perf_counter()
         self.metrics.requests_in_flight.labels("chat").inc()
+        self.metrics.requests_awaiting_first_token.labels("chat").inc()
         try:
             data = await self.engine.post_json("/v1/chat/completions", prepared.body)
         finally:
             self.metrics.requests_in_flight.labels("chat").dec()
+            self.metrics.requests_awaiting_first_token.labels("chat").dec()
         data["model"] = prepared.public_model
         answer = ""
         for choice in data.get("choices", []):
@@ -182,6 +200,7 @@ class GenerationService:
         if prepared.grounded is not None:
             data["citations"] = citations_payload(prepared.grounded.citations, answer)
             self._observe_citations(prepared, answer)
+        data.update(prepared.final_fields)
         return data
 
     async def completion(
@@ -209,10 +228,12 @@ class GenerationService:
             return self._relay_stream(upstream, prepared, kind="completion")
         t0 = time.perf_counter()
         self.metrics.requests_in_flight.labels("completion").inc()
+        self.metrics.requests_awaiting_first_token.labels("completion").inc()
         try:
             data = await self.engine.post_json("/v1/completions", body)
         finally:
             self.metrics.requests_in_flight.labels("completion").dec()
+            self.metrics.requests_awaiting_first_token.labels("completion").dec()
         for choice in data.get("choices", []):
             self.metrics.finish_reasons.labels(req.model, str(choice.get("finish_reason"))).inc()
         self._observe_usage(req.model, data.get("usage"))
@@ -233,6 +254,7 @@ class GenerationService:
         usage: dict[str, Any] | None = None
         held: dict[str, Any] | None = None
         self.metrics.requests_in_flight.labels(kind).inc()
+        self.metrics.requests_awaiting_first_token.labels(kind).inc()  # until the first token
         try:
             async for payload in upstream.events():
                 if payload == "[DONE]":
@@ -257,6 +279,7 @@ class GenerationService:
                         now = time.perf_counter()
                         if first_token_at is None:
                             first_token_at = now
+                            self.metrics.requests_awaiting_first_token.labels(kind).dec()
                         last_token_at = now
                         answer_parts.append(piece)
                     if choice.get("finish_reason"):
@@ -273,6 +296,7 @@ class GenerationService:
             if held is not None:
                 if prepared.grounded is not None:
                     held["citations"] = citations_payload(prepared.grounded.citations, "".join(answer_parts))
+                held.update(prepared.final_fields)
                 yield sse(held)
             yield sse("[DONE]")
         except APIError as exc:
@@ -293,6 +317,8 @@ class GenerationService:
             yield sse("[DONE]")
         finally:
             self.metrics.requests_in_flight.labels(kind).dec()
+            if first_token_at is None:
+                self.metrics.requests_awaiting_first_token.labels(kind).dec()
             await upstream.aclose()
             self._observe_usage(model, usage)
             if first_token_at is not None:
@@ -308,15 +334,14 @@ class GenerationService:
     def _observe_usage(self, model: str, usage: dict[str, Any] | None) -> None:
         if not usage:
             return
+        report_usage(usage)  # reconciles the API key's tokens-per-minute bucket with real usage
         self.metrics.prompt_tokens.labels(model).inc(int(usage.get("prompt_tokens") or 0))
         self.metrics.generation_tokens.labels(model).inc(int(usage.get("completion_tokens") or 0))
 
     def _observe_citations(self, prepared: PreparedRequest, answer: str) -> None:
         assert prepared.grounded is not None and prepared.collection is not None
         n = len(cited_indices(answer, len(prepared.grounded.citations)))
-        self.metrics.rag_citations.labels(prepared.collection).observe(n)
-        if n == 0:
-            self.metrics.rag_uncited_answers.labels(prepared.collection).inc()
+        self.metrics.observe_rag_answer(prepared.collection, answer, cited=n)
 
 
 def _last_user_text(req: ChatCompletionRequest) -> str:

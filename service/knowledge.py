@@ -14,8 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from ingest import errors as ingest_errors
 from ingest.knowledge_base import KnowledgeBase
 from ingest.types import DocumentInfo, IngestSummary, SearchHit
+from service.auth.context import can_read
 from service.errors import APIError, BadRequest, Conflict, NotFound
 from service.jobs import Job, JobManager
+from service.observability import tracing
+from service.observability.index_stats import publish_index_stats, read_index_stats
 from service.observability.metrics import Metrics
 
 logger = logging.getLogger("ragserve.knowledge")
@@ -45,6 +48,15 @@ def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
     return BadRequest(msg)
 
 
+def collection_not_found(name: str) -> NotFound:
+    return NotFound(
+        f"collection '{name}' does not exist; create it with POST /v1/collections or "
+        "`ragserve ingest PATH --collection NAME`",
+        param="collection",
+        code="collection_not_found",
+    )
+
+
 class KnowledgeService:
     """Retrieval and knowledge-base management; blocking library calls run in the thread pool."""
 
@@ -62,25 +74,37 @@ class KnowledgeService:
     async def search(
         self, collection: str, query: str, *, top_k: int, mode: str, filters: dict[str, Any] | None
     ) -> list[SearchHit]:
+        self._check_visible(collection)  # tenancy: before the similarity search, never by filtering hits
         t0 = time.perf_counter()
-        hits: list[SearchHit] = await self._call(
-            self.kb.search, collection, query, top_k=top_k, mode=mode, filters=filters
-        )
-        self.metrics.retrieval_duration.labels(collection, mode).observe(time.perf_counter() - t0)
+        timings: dict[str, float] = {}
+        with tracing.span("retrieval", collection=collection, mode=mode, top_k=top_k) as span:
+            hits: list[SearchHit] = await self._call(
+                self.kb.search, collection, query, top_k=top_k, mode=mode, filters=filters, timings=timings
+            )
+            tracing.set_attributes(span, hits=len(hits), **{f"seconds.{k}": v for k, v in timings.items()})
+        self.metrics.retrieval_request_duration.labels(collection, mode).observe(time.perf_counter() - t0)
+        self.metrics.observe_retrieval_stages(timings)
         self.metrics.retrieval_hits.labels(collection).observe(len(hits))
+        if not hits:
+            self.metrics.retrieval_empty.labels(collection).inc()
         return hits
+
+    async def refresh_index_metrics(self) -> None:
+        """Index size, version and age per collection (for /metrics; reads manifests only)."""
+        stats = await run_in_threadpool(read_index_stats, self.kb.root)
+        publish_index_stats(self.metrics, stats)
 
     async def exists(self, name: str) -> bool:
         return bool(await self._call(self.kb.exists, name))
 
     async def require(self, name: str) -> None:
-        if not await self.exists(name):
-            raise NotFound(
-                f"collection '{name}' does not exist; create it with POST /v1/collections or "
-                "`ragserve ingest PATH --collection NAME`",
-                param="collection",
-                code="collection_not_found",
-            )
+        if not can_read(name) or not await self.exists(name):
+            raise collection_not_found(name)
+
+    def _check_visible(self, name: str) -> None:
+        """A collection the request's API key may not see fails exactly like a missing one would here."""
+        if not can_read(name):
+            raise map_ingest_error(ingest_errors.CollectionNotFound(f"collection {name!r} does not exist"))
 
     async def list_collections(self) -> list[dict[str, Any]]:
         infos = await self._call(self.kb.list_collections)
@@ -88,7 +112,8 @@ class KnowledgeService:
         for info in infos:
             self.metrics.index_chunks.labels(info.name).set(info.chunks)
             self.metrics.index_documents.labels(info.name).set(info.documents)
-            out.append(info.to_dict())
+            if can_read(info.name):  # an API key lists only its own collections
+                out.append(info.to_dict())
         return out
 
     async def create_collection(self, name: str) -> dict[str, Any]:
@@ -103,6 +128,7 @@ class KnowledgeService:
                 gauge.remove(name)
 
     async def list_documents(self, name: str) -> list[DocumentInfo]:
+        self._check_visible(name)
         docs: list[DocumentInfo] = await self._call(self.kb.list_documents, name)
         return docs
 
@@ -120,11 +146,16 @@ class KnowledgeService:
             n = getattr(summary, outcome)
             if n:
                 self.metrics.ingest_documents.labels(outcome).inc(n)
+        self.metrics.ingest_chunks.inc(summary.chunks)
+        for failure in summary.failures:
+            self.metrics.observe_ingest_failure(failure.reason)
         return summary
 
     def _job_finished(self, job: Job, seconds: float) -> None:
         self.metrics.ingest_jobs.labels(job.status).inc()
         self.metrics.ingest_job_duration.observe(seconds)
+        if job.status == "failed" and job.summary is None:  # the job itself raised, not a file
+            self.metrics.ingest_failures.labels("job_error").inc()
 
     def close(self) -> None:
         self.jobs.shutdown(wait=True)

@@ -1,14 +1,28 @@
-"""Pure-ASGI middleware: request size limits and HTTP metrics (streams timed to their last byte)."""
+"""Pure-ASGI middleware: request ids, access logs and server spans; size limits; HTTP metrics.
+
+Pure ASGI rather than `BaseHTTPMiddleware` so streams are timed to their last byte and nothing
+buffers a response.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_envelope
+from service.observability import tracing
+from service.observability.context import accept_request_id, request_id_var
 from service.observability.metrics import Metrics
+
+access_logger = logging.getLogger("ragserve.access")
+
+# Methods outside this set are counted as "other": the label stays bounded whatever clients send.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Scraped and probed every few seconds: logged at DEBUG so they do not drown the access log.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 async def send_error(send: Send, status: int, message: str, error_type: str, code: str | None) -> None:
@@ -82,6 +96,63 @@ class BodySizeLimit:
                 )
 
 
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class RequestContext:
+    """Request id from `X-Request-ID` (or a new one) in logs and the response; access log; server span."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = accept_request_id(headers.get("x-request-id"))
+        token = request_id_var.set(request_id)
+        t0 = time.perf_counter()
+        status = 500
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def wrapped_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [
+                    *(h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"),
+                    rid_header,
+                ]
+            await send(message)
+
+        method = scope["method"]
+        try:
+            with tracing.server_span(method, headers, **{"http.request.method": method}) as span:
+                try:
+                    await self.app(scope, receive, wrapped_send)
+                finally:
+                    if span is not None:
+                        route = _route_template(scope)
+                        span.update_name(f"{method} {route}")
+                        span.set_attributes({"http.route": route, "http.response.status_code": status})
+                        if status >= 500:
+                            from opentelemetry.trace import Status, StatusCode
+
+                            span.set_status(Status(StatusCode.ERROR))
+        finally:
+            route = _route_template(scope)
+            ms = (time.perf_counter() - t0) * 1000
+            access_logger.log(
+                logging.DEBUG if route in _QUIET_ROUTES else logging.INFO,
+                "%s %s %d %.1f ms", method, scope["path"], status, ms,
+                extra={"method": method, "route": route, "status": status, "duration_ms": round(ms, 1)},
+            )  # fmt: skip
+            request_id_var.reset(token)
+
+
 class HTTPMetrics:
     """Counts requests by route template, method and status; times them until the last byte."""
 
@@ -102,11 +173,12 @@ class HTTPMetrics:
                 status = int(message["status"])
             await send(message)
 
+        self.metrics.http_in_flight.inc()
         try:
             await self.app(scope, receive, wrapped_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
+            self.metrics.http_in_flight.dec()
+            template = _route_template(scope)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
             self.metrics.http_requests.labels(template, method, str(status)).inc()
             self.metrics.http_duration.labels(template, method).observe(time.perf_counter() - t0)

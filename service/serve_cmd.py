@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from service.auth.bind import refuse_insecure_bind
 from service.settings import Settings
 
 logger = logging.getLogger("ragserve.serve")
@@ -45,8 +46,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ingest.embedding import Embedder
     from service.app import create_app
+    from service.observability.logging import configure_logging, logging_config
 
     settings: Settings = args.settings
+    configure_logging(settings.server.log_format, settings.server.log_level)
     updates: dict[str, Any] = {}
     if args.host:
         updates["host"] = args.host
@@ -54,6 +57,14 @@ def run_serve(args: argparse.Namespace) -> int:
         updates["port"] = args.port
     if updates:
         settings = settings.model_copy(update=updates)
+    refusal = refuse_insecure_bind(
+        settings.host,
+        keys_configured=settings.auth_keys_file is not None,
+        insecure=args.insecure or settings.auth.allow_insecure,
+    )
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if args.engine_url:
         settings.engine.mode = "remote"
         settings.engine.url = args.engine_url
@@ -74,6 +85,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.server.log_level,
+        log_config=logging_config(settings.server.log_format, settings.server.log_level),
         timeout_graceful_shutdown=int(settings.server.shutdown_grace_s),
         access_log=False,
     )
@@ -89,5 +101,10 @@ def register(subparsers: Any) -> None:
         "--no-sample-corpus",
         action="store_true",
         help="do not ingest the sample corpus into an empty default collection",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address without API keys (RAGSERVE_AUTH_KEYS_FILE); docs/security.md",
     )
     p.set_defaults(func=run_serve)

@@ -85,6 +85,57 @@ class TracingSettings(BaseModel):
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
+class ToolSettings(BaseModel):
+    """Function calling: how calls are decoded, and the bounds of the server-side tool loop."""
+
+    # "guided": the gateway constrains decoding to valid calls (any model); "native": vLLM's tool parser.
+    strategy: Literal["guided", "native"] = "guided"
+    model_strategies: dict[str, Literal["guided", "native"]] = Field(default_factory=dict)
+    max_parallel_calls: int = Field(default=4, ge=1, le=64)
+    call_max_tokens: int = Field(default=512, ge=16)  # a call's budget when the request sets none
+    max_string_length: int = Field(default=128, ge=8)  # bound for unbounded strings while decoding
+    max_array_items: int = Field(default=8, ge=1)
+    guided_retries: int = Field(default=1, ge=0, le=5)
+    max_iterations: int = Field(default=4, ge=1, le=32)  # server-tool rounds before a forced answer
+    tool_timeout_s: float = Field(default=10.0, gt=0)
+    deadline_s: float = Field(default=60.0, gt=0)
+    result_max_chars: int = Field(default=1500, ge=100)  # what the model reads of one tool result
+    allow_mutating: list[str] = Field(default_factory=list)  # server tools that change things
+    prometheus_url: str | None = None
+    prometheus_max_series: int = Field(default=20, ge=1)
+
+
+class AuthSettings(BaseModel):
+    """API keys, per-key rate limits (see docs/security.md). The keys file is `auth_keys_file`."""
+
+    reload_check_s: float = Field(default=2.0, ge=0)  # how often the keys file's mtime is checked
+    # Limits for keys that set none (and for every caller when no keys file is configured); None: no limit.
+    default_requests_per_minute: int | None = Field(default=None, gt=0)
+    default_tokens_per_minute: int | None = Field(default=None, gt=0)
+    # Shared buckets across gateway replicas, e.g. redis://redis:6379/0; None: in this process.
+    redis_url: str | None = None
+    redis_key_prefix: str = "ragserve:rl:"
+    # `ragserve serve --insecure`: allow binding a non-loopback address without a keys file.
+    allow_insecure: bool = False
+
+
+class AdmissionSettings(BaseModel):
+    """The bounded queue in front of the engine, and the per-request deadline."""
+
+    max_concurrent: int = Field(default=64, ge=1)  # generation requests at once (~ engine.max_num_seqs)
+    max_queued: int = Field(default=128, ge=0)  # waiting for a slot; beyond this: 503 at once
+    max_wait_s: float = Field(default=30.0, gt=0)  # longest wait for a slot before a 503
+    request_timeout_s: float = Field(default=300.0, gt=0)  # whole request (queue + generation): 504
+
+
+class CorsSettings(BaseModel):
+    """Browser front ends on other origins; off unless origins are listed."""
+
+    allow_origins: list[str] = Field(default_factory=list)  # e.g. ["https://rca.example.com"]; "*": any
+    allow_credentials: bool = False
+    max_age_s: int = 600
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSERVE_",
@@ -101,6 +152,12 @@ class Settings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    tools: ToolSettings = Field(default_factory=ToolSettings)
+    # RAGSERVE_AUTH_KEYS_FILE: YAML/JSON list of API keys; when set, every route but the probes needs one.
+    auth_keys_file: Path | None = None
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    cors: CorsSettings = Field(default_factory=CorsSettings)
 
     @field_validator("data_dir")
     @classmethod

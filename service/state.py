@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ingest.embedding import Embedder
+from service.auth import AccessControl
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth
 from service.generation import GenerationService
 from service.knowledge import KnowledgeService
 from service.observability.metrics import Metrics
 from service.settings import Settings
+from service.tools.service import ToolService
 
 
 @dataclass
@@ -23,5 +25,7 @@ class AppState:
     generation: GenerationService
     embeddings: EmbeddingService
     embedder: Embedder
+    access: AccessControl
+    tools: ToolService | None = None
     draining: bool = False
     streams_in_flight: set[object] = field(default_factory=set)

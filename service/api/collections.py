@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from service.api.deps import StateDep, parse_body
+from service.auth import PermissionDenied, Principal, audit
+from service.auth.deps import PrincipalDep
 from service.errors import BadRequest, NotFound
 from service.protocol.openai import CollectionCreate
 
@@ -32,21 +34,35 @@ def check_filename(name: str | None) -> str:
     return name
 
 
+def _may_manage(principal: Principal, collection: str, what: str, action: str) -> None:
+    """403 for user keys and for collections outside an admin key's list; refusals are audited too."""
+    try:
+        principal.require_manage(collection, what)
+    except PermissionDenied:
+        audit(principal, action, outcome="denied", collection=collection)
+        raise
+
+
 @router.get("/v1/collections", summary="List collections")
 async def list_collections(state: StateDep) -> dict[str, Any]:
     return {"object": "list", "data": await state.knowledge.list_collections()}
 
 
 @router.post("/v1/collections", status_code=201, summary="Create an empty collection")
-async def create_collection(request: Request, state: StateDep) -> dict[str, Any]:
+async def create_collection(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     req, _ = await parse_body(request, CollectionCreate)
-    return await state.knowledge.create_collection(req.name)
+    _may_manage(principal, req.name, "create collections", "collection.create")
+    info = await state.knowledge.create_collection(req.name)
+    audit(principal, "collection.create", collection=req.name)
+    return info
 
 
 @router.delete("/v1/collections/{name}", summary="Delete a collection and its index")
-async def delete_collection(name: str, state: StateDep) -> dict[str, Any]:
+async def delete_collection(name: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    _may_manage(principal, name, "delete collections", "collection.delete")
     await state.knowledge.require(name)
     await state.knowledge.delete_collection(name)
+    audit(principal, "collection.delete", collection=name)
     return {"id": name, "object": "collection", "deleted": True}
 
 
@@ -58,14 +74,19 @@ async def list_documents(name: str, state: StateDep) -> dict[str, Any]:
 
 
 @router.delete("/v1/collections/{name}/documents/{document_id:path}", summary="Delete one document")
-async def delete_document(name: str, document_id: str, state: StateDep) -> dict[str, Any]:
+async def delete_document(
+    name: str, document_id: str, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    _may_manage(principal, name, "delete documents", "document.delete")
     await state.knowledge.require(name)
     await state.knowledge.delete_document(name, document_id)
+    audit(principal, "document.delete", collection=name, document_id=document_id)
     return {"id": document_id, "object": "document", "deleted": True}
 
 
 @router.post("/v1/collections/{name}/documents", status_code=202, summary="Upload files for ingestion")
-async def upload_documents(name: str, request: Request, state: StateDep) -> Response:
+async def upload_documents(name: str, request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+    _may_manage(principal, name, "upload documents", "documents.upload")
     if not (request.headers.get("content-type") or "").startswith("multipart/form-data"):
         raise BadRequest("send the files as multipart/form-data in the field 'file'", param="file")
     form = await request.form(max_files=MAX_FILES_PER_UPLOAD, max_fields=16)
@@ -93,6 +114,7 @@ async def upload_documents(name: str, request: Request, state: StateDep) -> Resp
     finally:
         await form.close()
     job = state.knowledge.submit_upload(name, files, staging)
+    audit(principal, "documents.upload", collection=name, job_id=job.job_id, files=len(names))
     return JSONResponse(
         {"job_id": job.job_id, "status": job.status, "collection": name, "files": names},
         status_code=202,
@@ -101,8 +123,8 @@ async def upload_documents(name: str, request: Request, state: StateDep) -> Resp
 
 
 @router.get("/v1/jobs/{job_id}", summary="Status of an ingestion job")
-async def get_job(job_id: str, state: StateDep) -> dict[str, Any]:
+async def get_job(job_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     job = state.knowledge.jobs.get(job_id)
-    if job is None:
+    if job is None or not principal.can_read(str(job.get("collection"))):
         raise NotFound(f"job '{job_id}' does not exist", param="job_id", code="job_not_found")
     return job

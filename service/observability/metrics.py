@@ -1,34 +1,109 @@
-"""Prometheus metrics for the gateway, on a registry owned by each app instance."""
+"""Prometheus metrics for the gateway, on a registry owned by each app instance.
+
+Conventions: every name starts with `ragserve_`, values are in base units (seconds, bytes, ratios
+in 0..1), counters end in `_total`. Label values are bounded: routes are templates, models and
+collections are only recorded after the engine or the index accepted them, reasons are classes.
+
+One process, one registry: the gateway runs one uvicorn worker (it is async and I/O-bound; the
+heavy lifting happens in vLLM) and scales out with replicas, each scraped on its own. See
+docs/observability.md for the reasoning and why prometheus-client's multiprocess mode is not used.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+import re
+from importlib import resources
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+from service.observability.engine_stats import EngineStats
 
 # LLM calls last from milliseconds to minutes.
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300, 600)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300, 600)
 _TOKEN_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5)
-_RETRIEVAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_RETRIEVAL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_JOB_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 3600)
+_QUEUE_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Refusals pre-created at zero so rates and alerts work before the first one happens.
+REJECTIONS = (
+    ("401", "missing_api_key"),
+    ("401", "invalid_api_key"),
+    ("403", "permission"),
+    ("429", "requests"),
+    ("429", "tokens"),
+    ("503", "queue_full"),
+    ("503", "queue_timeout"),
+    ("504", "timeout"),
+)
+
+INGEST_FAILURE_REASONS = (
+    "unsupported_type",
+    "too_large",
+    "unreadable",
+    "invalid_format",
+    "parse_error",
+    "no_text",
+    "duplicate_id",
+    "invalid_id",
+    "job_error",
+    "other",
+)
+INGEST_OUTCOMES = ("added", "updated", "unchanged", "failed")
+RETRIEVAL_STAGES = ("embed", "dense", "bm25", "fuse")
+SAFETY_DIRECTIONS = ("input", "output")
 
 
 class Metrics:
     def __init__(self) -> None:
+        # `_created` samples double the series count and no dashboard or rule here reads them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
+        PlatformCollector(registry=r)
         self.build_info = Info("ragserve_build", "Version, model and embedder of this gateway", registry=r)
+
+        # -- HTTP ---------------------------------------------------------------------------
         self.http_requests = Counter(
-            "ragserve_http_requests_total", "HTTP requests by route, method and status",
+            "ragserve_http_requests_total", "HTTP requests by route template, method and status",
             ["route", "method", "status"], registry=r,
         )  # fmt: skip
         self.http_duration = Histogram(
             "ragserve_http_request_duration_seconds", "HTTP request duration (streams: until the last byte)",
-            ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.http_in_flight = Gauge(
+            "ragserve_http_requests_in_flight", "HTTP requests being served (all routes)", registry=r
+        )
+
+        # -- generation ---------------------------------------------------------------------
         self.requests_in_flight = Gauge(
             "ragserve_requests_in_flight", "Generation requests being served", ["endpoint"], registry=r
         )
+        # Queued in the gateway: ragserve_admission_queue_depth; in vLLM: ragserve_engine_requests_waiting.
+        self.requests_awaiting_first_token = Gauge(
+            "ragserve_requests_awaiting_first_token",
+            "Generation requests sent to the engine that have no first token yet (engine queue + prefill)",
+            ["endpoint"], registry=r,
+        )  # fmt: skip
+        for endpoint in ("chat", "completion"):
+            self.requests_in_flight.labels(endpoint)
+            self.requests_awaiting_first_token.labels(endpoint)
         self.ttft = Histogram(
-            "ragserve_time_to_first_token_seconds", "Time from request to the first generated token",
-            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+            "ragserve_time_to_first_token_seconds",
+            "Time from request to the first generated token (non-streaming: to the whole answer)",
+            ["model"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.itl = Histogram(
             "ragserve_inter_token_latency_seconds", "Mean time between tokens of a stream",
@@ -43,24 +118,33 @@ class Metrics:
         self.finish_reasons = Counter(
             "ragserve_finish_reason_total", "Finished generations by reason", ["model", "reason"], registry=r
         )
+
+        # -- engine -------------------------------------------------------------------------
         self.engine_up = Gauge("ragserve_engine_up", "1 when the engine answers, 0 otherwise", registry=r)
         self.engine_restarts = Counter(
             "ragserve_engine_restarts_total", "Times the supervised engine was restarted", registry=r
         )
+        # vLLM's own statistics, scraped from the engine's /metrics when ours is scraped.
+        self.engine_stats = EngineStats(registry=r)
+
+        # -- retrieval ----------------------------------------------------------------------
         self.retrieval_duration = Histogram(
-            "ragserve_retrieval_duration_seconds", "Retrieval time (embed + search + fuse)",
+            "ragserve_retrieval_duration_seconds", "Time spent in one retrieval stage",
+            ["stage"], buckets=_RETRIEVAL_BUCKETS, registry=r,
+        )  # fmt: skip
+        for stage in RETRIEVAL_STAGES:
+            self.retrieval_duration.labels(stage)
+        self.retrieval_request_duration = Histogram(
+            "ragserve_retrieval_request_duration_seconds",
+            "Whole retrieval (all stages, docstore reads and the thread hop)",
             ["collection", "mode"], buckets=_RETRIEVAL_BUCKETS, registry=r,
         )  # fmt: skip
         self.retrieval_hits = Histogram(
             "ragserve_retrieval_hits", "Passages returned per retrieval", ["collection"],
             buckets=(0, 1, 2, 4, 8, 16, 32, 64), registry=r,
         )  # fmt: skip
-        self.rag_citations = Histogram(
-            "ragserve_rag_citations", "Passages the answer cited as [n]", ["collection"],
-            buckets=(0, 1, 2, 3, 4, 6, 8, 16), registry=r,
-        )  # fmt: skip
-        self.rag_uncited_answers = Counter(
-            "ragserve_rag_uncited_answers_total", "Grounded answers that cite no passage", ["collection"],
+        self.retrieval_empty = Counter(
+            "ragserve_retrieval_empty_results_total", "Retrievals that returned no passage", ["collection"],
             registry=r,
         )  # fmt: skip
         self.index_chunks = Gauge(
@@ -69,16 +153,182 @@ class Metrics:
         self.index_documents = Gauge(
             "ragserve_index_documents", "Documents in each collection", ["collection"], registry=r
         )
+        self.index_version = Gauge(
+            "ragserve_index_version", "Published index version of each collection", ["collection"],
+            registry=r,
+        )  # fmt: skip
+        self.index_updated = Gauge(
+            "ragserve_index_last_update_timestamp_seconds",
+            "Unix time the collection's current index version was published", ["collection"], registry=r,
+        )  # fmt: skip
+        self.index_age = Gauge(
+            "ragserve_index_age_seconds", "Age of the collection's current index version", ["collection"],
+            registry=r,
+        )  # fmt: skip
+
+        # -- RAG answer quality -------------------------------------------------------------
+        self.rag_citations = Histogram(
+            "ragserve_rag_citations", "Passages the answer cited as [n]", ["collection"],
+            buckets=(0, 1, 2, 3, 4, 6, 8, 16), registry=r,
+        )  # fmt: skip
+        self.rag_uncited_answers = Counter(
+            "ragserve_rag_uncited_answers_total", "Grounded answers that cite no passage", ["collection"],
+            registry=r,
+        )  # fmt: skip
+        self.rag_dont_know_answers = Counter(
+            "ragserve_rag_dont_know_answers_total",
+            "Grounded answers saying the documents do not contain the answer", ["collection"], registry=r,
+        )  # fmt: skip
+
+        # -- safety -------------------------------------------------------------------------
+        self.safety_blocks = Counter(
+            "ragserve_safety_blocks_total", "Requests or answers blocked by a safety guard", ["direction"],
+            registry=r,
+        )  # fmt: skip
+        for direction in SAFETY_DIRECTIONS:
+            self.safety_blocks.labels(direction)
+
+        # -- function calling ---------------------------------------------------------------
+        # tool: a server tool's name, "client" for calls returned to the client, "any" for rejected
+        # decodes; outcome: ok|error|timeout|refused (server tools), returned|invalid (decoding).
+        self.tool_calls = Counter(
+            "ragserve_tool_calls_total", "Tool calls by tool and outcome", ["tool", "outcome"], registry=r
+        )
+        self.tool_duration = Histogram(
+            "ragserve_tool_duration_seconds", "Server-side tool execution time", ["tool"],
+            buckets=(*_RETRIEVAL_BUCKETS, 10, 30, 60), registry=r,
+        )  # fmt: skip
+
+        # -- ingestion ----------------------------------------------------------------------
         self.ingest_jobs = Counter(
             "ragserve_ingest_jobs_total", "Ingestion jobs by final status", ["status"], registry=r
         )
+        for status in ("succeeded", "failed"):
+            self.ingest_jobs.labels(status)
         self.ingest_documents = Counter(
-            "ragserve_ingest_documents_total",
-            "Documents processed by ingestion jobs",
-            ["outcome"],
-            registry=r,
-        )
-        self.ingest_job_duration = Histogram(
-            "ragserve_ingest_job_duration_seconds", "Ingestion job duration", buckets=_LATENCY_BUCKETS,
+            "ragserve_ingest_documents_total", "Documents processed by ingestion jobs", ["outcome"],
             registry=r,
         )  # fmt: skip
+        for outcome in INGEST_OUTCOMES:
+            self.ingest_documents.labels(outcome)
+        self.ingest_chunks = Counter(
+            "ragserve_ingest_chunks_total", "Chunks embedded and written by ingestion jobs", registry=r
+        )
+        self.ingest_failures = Counter(
+            "ragserve_ingest_failures_total", "Files or records that failed to ingest, by reason class",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        for reason in INGEST_FAILURE_REASONS:
+            self.ingest_failures.labels(reason)
+        self.ingest_job_duration = Histogram(
+            "ragserve_ingest_job_duration_seconds", "Ingestion job duration", buckets=_JOB_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+
+        # -- access control and admission (service/auth) ------------------------------------
+        # key: an API key's configured name (bounded by the keys file), "anonymous" without keys.
+        self.key_requests = Counter(
+            "ragserve_key_requests_total", "Authenticated requests by API key name", ["key"], registry=r
+        )
+        self.rejected_requests = Counter(
+            "ragserve_rejected_requests_total",
+            "Requests refused by access control, rate limits or admission, by status and reason",
+            ["status", "reason"], registry=r,
+        )  # fmt: skip
+        for status, reason in REJECTIONS:
+            self.rejected_requests.labels(status, reason)
+        self.rate_limited = Counter(
+            "ragserve_rate_limited_requests_total", "Requests refused with 429, by key name and limit",
+            ["key", "limit"], registry=r,
+        )  # fmt: skip
+        self.admission_queue_depth = Gauge(
+            "ragserve_admission_queue_depth", "Generation requests waiting for an engine slot", registry=r
+        )
+        self.admission_active = Gauge(
+            "ragserve_admission_active_requests", "Generation requests holding an engine slot", registry=r
+        )
+        self.admission_wait = Histogram(
+            "ragserve_admission_wait_seconds", "Time a generation request waited for an engine slot",
+            buckets=_QUEUE_WAIT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.auth_keys = Gauge("ragserve_auth_keys", "API keys loaded from the keys file", registry=r)
+        self.auth_key_reloads = Counter(
+            "ragserve_auth_key_reloads_total", "Keys file loads by outcome (loaded, reloaded, error)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+
+    # -- helpers for the places that record -----------------------------------------------
+
+    def observe_retrieval_stages(self, timings: dict[str, float]) -> None:
+        for stage, seconds in timings.items():
+            if stage in RETRIEVAL_STAGES:
+                self.retrieval_duration.labels(stage).observe(seconds)
+
+    def observe_rag_answer(self, collection: str, answer: str, *, cited: int) -> None:
+        """Quality signals of one grounded answer: citations, uncited, "don't know"."""
+        self.rag_citations.labels(collection).observe(cited)
+        if cited == 0:
+            self.rag_uncited_answers.labels(collection).inc()
+        if is_dont_know(answer):
+            self.rag_dont_know_answers.labels(collection).inc()
+
+    def observe_ingest_failure(self, message: str) -> None:
+        self.ingest_failures.labels(failure_reason(message)).inc()
+
+
+# -- "don't know" detection -----------------------------------------------------------------
+
+_QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]")
+
+
+def _template_phrases() -> tuple[str, ...]:
+    """The refusal sentences the grounding prompts ask for (en and zh), normalized."""
+    phrases: list[str] = []
+    templates = resources.files("service").joinpath("rag", "templates")
+    for name in ("system_en.txt", "system_zh.txt"):
+        text = templates.joinpath(name).read_text(encoding="utf-8")
+        phrases.extend(_normalize(m) for m in _QUOTED.findall(text))
+    return tuple(p for p in phrases if p)
+
+
+def _normalize(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'").lower()
+    return re.sub(r"[\s.。!！,，]+", " ", text).strip()
+
+
+_DONT_KNOW_OPENINGS = ("i don't know", "i do not know", "我不知道", "不知道")
+_PHRASES: tuple[str, ...] | None = None
+
+
+def is_dont_know(answer: str) -> bool:
+    """Whether an answer is the prompt's "not in the documents" reply (or opens with "I don't know")."""
+    global _PHRASES
+    if _PHRASES is None:
+        _PHRASES = _template_phrases()
+    norm = _normalize(answer)
+    if not norm:
+        return False
+    return any(p in norm for p in _PHRASES) or norm.startswith(_DONT_KNOW_OPENINGS)
+
+
+# -- ingestion failure classes --------------------------------------------------------------
+
+_FAILURE_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("unsupported_type", ("unsupported file type",)),
+    ("too_large", ("over the per-file limit", "more than")),
+    ("unreadable", ("cannot read file", "no such file")),
+    ("no_text", ("no text to index", "no extractable text", "empty document")),
+    ("duplicate_id", ("duplicate",)),
+    ("invalid_id", ("invalid document id",)),
+    ("parse_error", ("cannot parse", "parser crashed", "parsing took longer")),
+    ("invalid_format", ("invalid json", "expected an object", 'missing "id"', "binary file", "not a pdf")),
+)
+
+
+def failure_reason(message: str) -> str:
+    """A bounded reason class for an ingestion failure message (never the message itself)."""
+    low = message.lower()
+    for reason, needles in _FAILURE_CLASSES:
+        if any(n in low for n in needles):
+            return reason
+    return "other"

@@ -210,6 +210,15 @@ def test_metrics_after_traffic(live_server: LiveServer) -> None:
     assert 'ragserve_generation_tokens_total{model="smollm2-135m-instruct"}' in text
     assert "ragserve_time_to_first_token_seconds_bucket" in text
     assert 'ragserve_rag_citations_count{collection="default"}' in text
+    # vLLM's own statistics, read from the real engine's /metrics and re-exported
+    assert "ragserve_engine_metrics_up 1.0" in text
+    for name in ("requests_running", "requests_waiting", "kv_cache_usage_ratio", "preemptions_total"):
+        assert f"ragserve_engine_{name} " in text, name
+    assert "ragserve_engine_request_queue_time_seconds_bucket" in text
+    assert 'ragserve_retrieval_duration_seconds_count{stage="embed"}' in text
+    assert 'ragserve_index_chunks{collection="default"}' in text
+    r = httpx.get(live_server.url + "/healthz", headers={"X-Request-ID": "e2e-probe"})
+    assert r.headers["x-request-id"] == "e2e-probe"
 
 
 def _vllm_child(server: LiveServer) -> psutil.Process:
@@ -217,6 +226,29 @@ def _vllm_child(server: LiveServer) -> psutil.Process:
         if "vllm.entrypoints.openai.api_server" in " ".join(child.cmdline()):
             return child
     raise AssertionError("no vLLM child process found")
+
+
+def test_hung_engine_turns_readiness_off_and_back_on(live_server: LiveServer) -> None:
+    child = _vllm_child(live_server)
+    os.killpg(child.pid, signal.SIGSTOP)  # the API server stops answering, but does not exit
+    try:
+        deadline = time.monotonic() + 90
+        while httpx.get(live_server.url + "/readyz").status_code == 200:
+            assert time.monotonic() < deadline, "readiness did not notice the hung engine"
+            time.sleep(0.5)
+        r = httpx.post(
+            live_server.v1 + "/chat/completions",
+            timeout=10,
+            json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert r.status_code == 503 and r.headers["retry-after"]
+    finally:
+        os.killpg(child.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while httpx.get(live_server.url + "/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "readiness did not come back after the engine resumed"
+        time.sleep(0.5)
+    assert _vllm_child(live_server).pid == child.pid, "a short hang does not cost a restart"
 
 
 def test_engine_death_is_detected_and_recovered(live_server: LiveServer) -> None:

@@ -29,6 +29,11 @@ class FakeVLLM:
         self.requests: list[dict[str, Any]] = []
         self.healthy = True
         self.token_delay_s = 0.0
+        self.response_delay_s = 0.0  # before a chat answer (streamed or not): a busy engine
+        self.in_flight = 0  # chat requests being answered now, and the most seen at once
+        self.peak_in_flight = 0
+        self.cancelled_streams = 0  # streams whose client left before the end (generation aborted)
+        self.cancelled_requests = 0  # non-streamed requests whose client left during response_delay_s
         self.app = self._build()
 
     def script(self, *replies: str) -> None:
@@ -36,6 +41,32 @@ class FakeVLLM:
 
     def _next_reply(self) -> str:
         return self.replies.popleft() if self.replies else "Scripted answer [1]."
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    async def _busy(self, request: Request) -> bool:
+        """Take `response_delay_s` like an engine at work; False (counted) if the client left meanwhile."""
+        deadline = time.monotonic() + self.response_delay_s
+        while (left := deadline - time.monotonic()) > 0:
+            if await request.is_disconnected():
+                self.cancelled_requests += 1
+                return False
+            await asyncio.sleep(min(0.02, left))
+        return True
+
+    async def _watched(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Relay a stream, counting it as cancelled when the client goes away before its end."""
+        finished = False
+        try:
+            async for chunk in events:
+                yield chunk
+            finished = True
+        finally:
+            self.in_flight -= 1
+            if not finished:
+                self.cancelled_streams += 1
 
     @staticmethod
     def count(text: str) -> int:
@@ -98,6 +129,13 @@ class FakeVLLM:
                     f"{fake.max_model_len} tokens. However, you requested more.",
                 )
             reply = fake._next_reply()
+            fake._enter()
+            if not body.get("stream"):
+                try:
+                    if not await fake._busy(request):
+                        return Response(status_code=499)
+                finally:
+                    fake.in_flight -= 1
             rid = f"chatcmpl-{uuid.uuid4().hex}"
             created = int(time.time())
             words = reply.split(" ")
@@ -136,6 +174,7 @@ class FakeVLLM:
                     }
                     return f"data: {json.dumps(c)}\n\n".encode()
 
+                await asyncio.sleep(fake.response_delay_s)
                 yield chunk({"role": "assistant", "content": ""}, None)
                 for i, w in enumerate(words):
                     await asyncio.sleep(fake.token_delay_s)
@@ -153,7 +192,7 @@ class FakeVLLM:
                     yield f"data: {json.dumps(u)}\n\n".encode()
                 yield b"data: [DONE]\n\n"
 
-            return StreamingResponse(events(), media_type="text/event-stream")
+            return StreamingResponse(fake._watched(events()), media_type="text/event-stream")
 
         @app.post("/v1/completions")
         async def completions(request: Request) -> Response:

@@ -1,0 +1,199 @@
+# ruff: noqa: E501  (the hand-written query table reads best one pair per line)
+"""English retrieval queries over the OpenShift runbooks in ../shared/data (built at run time).
+
+    .venv/bin/python -m eval.datasets.runbooks --data ../shared/data/runbooks-openshift --out DIR
+
+writes into DIR (outside the repository; the runbooks are not copied):
+- `queries_paraphrased.jsonl`: the hand-written set below, questions an operator would ask,
+  written from each alert's "Meaning" section in other words, without the alert's name;
+- `queries_paraphrased_tune.jsonl`: a second hand-written set on other runbooks, for tuning only;
+- `queries_meaning.jsonl`: one query per runbook with a "Meaning" section, generated: that
+  section's text with the alert name (and the CamelCase identifiers containing it) removed,
+  Markdown stripped, cut to 300 characters at a word boundary. Near-verbatim, so it favours BM25;
+- `queries_meaning_tune.jsonl` / `queries_meaning_test.jsonl`: a fixed split of the generated set
+  by a hash of the document id (half and half), so fusion can be tuned on one half and reported
+  on the other; `queries_paraphrased.jsonl` is never used for tuning.
+
+The corpus is the runbooks directory itself (`--corpus ../shared/data/runbooks-openshift`):
+document ids are paths relative to it, which is what `relevant` holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from eval.data import write_jsonl
+
+# (runbook path relative to runbooks-openshift/, question in my own words); alert names left out.
+PARAPHRASED: tuple[tuple[str, str], ...] = (
+    ("openshift-container-storage-operator/CephOSDDown.md", "some ceph object storage daemons stopped running"),
+    ("openshift-container-storage-operator/CephOSDFlapping.md", "an OSD keeps restarting over and over within a few minutes"),
+    ("openshift-container-storage-operator/CephOSDCriticallyFull.md", "a backing disk of the storage cluster is more than 80 percent used, what now"),
+    ("openshift-container-storage-operator/CephMgrIsAbsent.md", "prometheus can no longer discover the ceph manager"),
+    ("openshift-container-storage-operator/CephMonQuorumAtRisk.md", "only a few monitors are left and the cluster may lose quorum"),
+    ("openshift-container-storage-operator/CephClusterErrorState.md", "storage cluster has been stuck in ERROR for over ten minutes"),
+    ("openshift-container-storage-operator/CephDataRecoveryTakingTooLong.md", "ceph recovery is very slow and has not finished for a long time"),
+    ("openshift-container-storage-operator/CephPgRepairTakingTooLong.md", "placement group self-healing repair is taking forever"),
+    ("openshift-container-storage-operator/ClusterObjectStoreState.md", "the RGW object store endpoint is failing or rados gateway replicas are not ready"),
+    ("openshift-container-storage-operator/OdfMirrorDaemonStatus.md", "mirroring daemon unhealthy, disaster recovery replication broken for the whole cluster"),
+    ("openshift-container-storage-operator/ODFOperatorNotUpgradeable.md", "why can't I upgrade the data foundation operator to the next version"),
+    ("openshift-container-storage-operator/ObcQuotaBytesAlert.md", "a bucket claim has used more than 80% of its byte quota"),
+    ("openshift-container-storage-operator/ODFNodeLatencyHighOnNonOSDNodes.md", "ping round trip time to monitor and manager nodes is above 100 ms"),
+    ("openshift-container-storage-operator/StorageClientIncompatibleOperatorVersion.md", "client operator version differs from the provider's storage operator version"),
+    ("cluster-etcd-operator/etcdNoLeader.md", "the etcd cluster has had no leader for over a minute"),
+    ("cluster-etcd-operator/etcdHighFsyncDurations.md", "etcd disk writes are slow, fsync latency at p99 is too high"),
+    ("cluster-etcd-operator/etcdDatabaseQuotaLowSpace.md", "etcd database size is close to its maximum quota"),
+    ("cluster-etcd-operator/etcdMembersDown.md", "one etcd member went down during a cluster upgrade"),
+    ("cluster-etcd-operator/etcdSignerCAExpirationCritical.md", "the etcd signer certificate authority expires within a year"),
+    ("cluster-etcd-operator/etcdGRPCRequestsSlow.md", "etcd gRPC calls have very high tail latency"),
+    ("cluster-dns-operator/CoreDNSErrorsHigh.md", "DNS server answers SERVFAIL for more than one percent of lookups"),
+    ("cluster-image-registry-operator/ImageRegistryStorageFull.md", "the internal container image registry volume has no space left"),
+    ("cluster-image-registry-operator/ImageRegistryStorageReadOnly.md", "image registry storage became read only"),
+    ("cluster-kube-apiserver-operator/KubeAPIDown.md", "monitoring cannot reach any kubernetes API server for 15 minutes"),
+    ("cluster-kube-apiserver-operator/AuditLogError.md", "an API server instance fails to write its audit log"),
+    ("cluster-kube-apiserver-operator/KubeAggregatedAPIErrors.md", "requests to the aggregated openshift APIs keep failing"),
+    ("cluster-kube-scheduler-operator/KubeSchedulerDown.md", "the scheduler pods vanished from prometheus targets, nothing schedules pods"),
+    ("cluster-network-operator/NoOvnClusterManagerLeader.md", "ovn-kubernetes cluster manager has had no leader for ten minutes"),
+    ("cluster-network-operator/V4SubnetAllocationThresholdExceeded.md", "over 80 percent of node IPv4 subnets are already handed out"),
+    ("cluster-network-operator/NodeWithoutOVNKubeNodePodRunning.md", "a linux node has no ovnkube-node pod running"),
+    ("cluster-network-operator/OVNKubernetesControllerDisconnectedSouthboundDatabase.md", "ovn controller lost its connection to the southbound DB"),
+    ("cluster-monitoring-operator/AlertmanagerFailedToSendAlerts.md", "alertmanager cannot deliver notifications to an integration such as slack or email"),
+    ("cluster-monitoring-operator/KubeDeploymentReplicasMismatch.md", "a deployment runs fewer pods than the desired replica count"),
+    ("cluster-monitoring-operator/KubePersistentVolumeInodesFillingUp.md", "a persistent volume in a system namespace is running out of inodes"),
+    ("cluster-monitoring-operator/NodeFileDescriptorLimit.md", "the kernel on a node is running out of file descriptors"),
+    ("cluster-monitoring-operator/PrometheusOperatorRejectedResources.md", "the prometheus operator rejects an invalid ServiceMonitor or PrometheusRule"),
+    ("cluster-monitoring-operator/PrometheusScrapeBodySizeLimitHit.md", "a scrape target returns a response body bigger than the enforced size limit"),
+    ("cluster-monitoring-operator/ThanosRuleQueueIsDroppingAlerts.md", "thanos ruler is dropping alerts from its queue"),
+    ("cluster-openshift-apiserver-operator/ImageStreamImportFailed.md", "image streams fail to import new tags"),
+    ("machine-config-operator/SystemMemoryExceedsReservation.md", "system daemons use more memory than the kubelet reserved for them"),
+    ("machine-config-operator/HighOverallControlPlaneMemory.md", "memory use across all control plane nodes is above 60 percent"),
+    ("openshift-virtualization-operator/LowKVMNodesCount.md", "fewer than two nodes have KVM available for virtual machines"),
+    ("openshift-virtualization-operator/CDIOperatorDown.md", "the containerized data importer operator is not running"),
+    ("openshift-virtualization-operator/OrphanedVirtualMachineInstances.md", "a VM launcher pod runs on a node where no virt-handler pod is running"),
+    ("openshift-virtualization-operator/KubeVirtVMIExcessiveMigrations.md", "a virtual machine live migrated more than a dozen times in a day"),
+    ("openshift-virtualization-operator/VirtApiRESTErrorsHigh.md", "many REST calls to virt-api pods fail in the last hour"),
+    ("openshift-virtualization-operator/SSPTemplateValidatorDown.md", "all template validator pods are down"),
+    ("openshift-virtualization-operator/VMNonRecoverableOSPanic.md", "a guest operating system kernel panicked and could not recover"),
+    ("network-observability-operator/PacketDropsByDevice.md", "lots of packets dropped at the network interface level according to /proc/net/dev"),
+    ("network-observability-operator/LatencyHighTrend.md", "TCP round trip time jumped compared with the usual baseline"),
+)  # fmt: skip
+
+# A second hand-written set, on other runbooks, used only to tune fusion (see eval/fusion_study.py).
+PARAPHRASED_TUNE: tuple[tuple[str, str], ...] = (
+    ("HighlyAvailableWorkloadIncorrectlySpread.md", "replicas of a stateful HA workload with volumes all ended up on the same node"),
+    ("advanced-cluster-management-operator/ACMMetricsCollectorForwardRemoteWriteError.md", "metrics collector on a managed cluster cannot push metrics to the hub thanos"),
+    ("cluster-etcd-operator/etcdInsufficientMembers.md", "not enough etcd instances are available for the cluster to stay healthy"),
+    ("cluster-kube-controller-manager-operator/PodDisruptionBudgetAtLimit.md", "a PDB allows no more voluntary disruptions, it sits at its minimum"),
+    ("cluster-kube-descheduler-operator/DeschedulerPSIDisabled.md", "descheduler profile needs pressure stall information but the worker nodes do not have it turned on"),
+    ("cluster-logging-operator/ClusterLogForwarderOutputErrorRate.md", "the log forwarder keeps getting errors when sending logs to an output"),
+    ("cluster-logging-operator/CollectorNodeDown.md", "prometheus has not been able to scrape a log collector pod for ten minutes"),
+    ("cluster-monitoring-operator/ClusterOperatorDegraded.md", "one of the cluster operators reports Degraded"),
+    ("cluster-monitoring-operator/KubeJobFailed.md", "a kubernetes job ran out of retries, backoffLimit exceeded"),
+    ("cluster-monitoring-operator/KubePersistentVolumeFillingUp.md", "a volume in an openshift system namespace has less than 3% free space"),
+    ("cluster-monitoring-operator/KubeletDown.md", "none of the kubelets can be reached by monitoring for a quarter of an hour"),
+    ("cluster-monitoring-operator/NodeRAIDDegraded.md", "a RAID array on a node is degraded because a disk failed"),
+    ("cluster-monitoring-operator/PrometheusRemoteStorageFailures.md", "prometheus keeps failing to send samples to remote write storage"),
+    ("cluster-monitoring-operator/PrometheusTargetSyncFailure.md", "a prometheus instance cannot sync its scrape target configuration"),
+    ("cluster-monitoring-operator/TelemeterClientFailures.md", "telemetry data is not being sent to Red Hat"),
+    ("cluster-network-operator/OVNKubernetesNorthdInactive.md", "there is no active northd instance in an availability domain"),
+    ("cluster-version-operator/OpenShiftUpdateRiskMightApply.md", "the version operator thinks a known update risk may apply to my cluster"),
+    ("machine-config-operator/KubeletHealthState.md", "the kubelet health endpoint on port 10248 fails the machine config daemon check"),
+    ("machine-config-operator/MachineConfigControllerPausedPoolKubeletCA.md", "a paused machine config pool is blocking the rotated kubelet CA certificate"),
+    ("machine-config-operator/MachineConfigDaemonRebootError.md", "the machine config daemon could not reboot a node"),
+    ("network-observability-operator/ExternalEgressHighTrend.md", "outbound traffic to outside networks rose sharply compared to the past"),
+    ("network-observability-operator/IPsecErrors.md", "many encryption and decryption failures on IPsec tunnels"),
+    ("network-observability-operator/NetObservNoFlows.md", "network observability receives no flow data at all"),
+    ("network-observability-operator/PacketDropsByKernel.md", "the linux kernel is dropping a high share of packets"),
+    ("openshift-container-storage-operator/CephClusterReadOnly.md", "storage cluster passed 85 percent used and switched to read only"),
+    ("openshift-container-storage-operator/CephMdsCacheUsageHigh.md", "metadata server cache is over 95 percent of its memory limit"),
+    ("openshift-container-storage-operator/CephMonHighNumberOfLeaderChanges.md", "ceph monitors keep electing a new leader"),
+    ("openshift-container-storage-operator/CephMonQuorumLost.md", "too few ceph monitors are up, quorum is lost"),
+    ("openshift-container-storage-operator/CephNodeDown.md", "a storage node of the ceph cluster went offline"),
+    ("openshift-container-storage-operator/CephOSDDiskUnavailable.md", "a disk on a host cannot be accessed so its OSD was marked out"),
+    ("openshift-container-storage-operator/CephOSDVersionMismatch.md", "OSDs run different ceph versions while a slow upgrade is in progress"),
+    ("openshift-container-storage-operator/CephPoolQuotaBytesCriticallyExhausted.md", "a storage pool has used over 90% of its quota"),
+    ("openshift-container-storage-operator/KMSServerConnectionAlert.md", "the storage cluster cannot connect to the key management server"),
+    ("openshift-container-storage-operator/ODFDiskUtilizationHigh.md", "an OSD disk is busy more than 90% of the time according to iostat util"),
+    ("openshift-container-storage-operator/ODFNodeMTULessThan9000.md", "a network interface on a storage node has an MTU below jumbo frames"),
+    ("openshift-container-storage-operator/OSDCPULoadHigh.md", "CPU of the object storage daemon container is above 80 percent"),
+    ("openshift-container-storage-operator/PersistentVolumeUsageCritical.md", "a PVC is almost full and data might be lost"),
+    ("openshift-container-storage-operator/StorageAutoScalingCapacityReached.md", "automatic storage scaling hit the maximum capacity that can be provisioned"),
+    ("openshift-container-storage-operator/StorageClientHeartbeatMissed.md", "no heartbeat arrives from a connected storage client"),
+    ("openshift-virtualization-operator/CDIDataImportCronOutdated.md", "the cron that imports golden disk images cannot fetch the latest versions"),
+)  # fmt: skip
+
+_MEANING = re.compile(r"^## Meaning\s*\n(.+?)(?=^#|\Z)", re.M | re.S)
+_LINK = re.compile(r"\[([^\]]*)\]\[[^\]]*\]|\[([^\]]*)\]\([^)]*\)")
+
+
+def meaning_query(text: str, alert: str, limit: int = 300) -> str | None:
+    """The "Meaning" section as a query: alert name and Markdown removed, cut at a word boundary."""
+    m = _MEANING.search(text)
+    if not m:
+        return None
+    s = _LINK.sub(lambda x: x.group(1) or x.group(2) or "", m.group(1))
+    s = re.sub(r"\S*" + re.escape(alert) + r"\S*", "the alert", s, flags=re.I)
+    s = re.sub(r"[`*>]", "", s)
+    s = " ".join(s.split())
+    if len(s) > limit:
+        s = s[:limit].rsplit(" ", 1)[0]
+    return s if len(s.split()) >= 4 else None
+
+
+def tune_split(document_id: str) -> bool:
+    """Fixed half of the documents (by a hash of the id) used for tuning; the rest is for reporting."""
+    return hashlib.sha256(document_id.encode()).digest()[0] % 2 == 0
+
+
+def build(data: Path) -> dict[str, list[dict[str, Any]]]:
+    """Query sets by name; raises FileNotFoundError if the runbooks are absent."""
+    if not data.is_dir():
+        raise FileNotFoundError(f"{data} is not a directory")
+    para = [
+        {"id": f"para-{i:03d}", "query": q, "relevant": [rel]}
+        for i, (rel, q) in enumerate(PARAPHRASED)
+        if (data / rel).is_file()
+    ]
+    para_tune = [
+        {"id": f"para-tune-{i:03d}", "query": q, "relevant": [rel]}
+        for i, (rel, q) in enumerate(PARAPHRASED_TUNE)
+        if (data / rel).is_file()
+    ]
+    meaning: list[dict[str, Any]] = []
+    for p in sorted(data.rglob("*.md")):
+        rel = p.relative_to(data).as_posix()
+        q = meaning_query(p.read_text(encoding="utf-8"), p.stem)
+        if q:
+            meaning.append({"id": f"meaning-{len(meaning):03d}", "query": q, "relevant": [rel]})
+    return {
+        "paraphrased": para,
+        "paraphrased_tune": para_tune,
+        "meaning": meaning,
+        "meaning_tune": [q for q in meaning if tune_split(q["relevant"][0])],
+        "meaning_test": [q for q in meaning if not tune_split(q["relevant"][0])],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/runbooks-openshift"))
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    try:
+        sets = build(args.data)
+    except FileNotFoundError as exc:
+        print(f"runbooks not found: {exc}", file=sys.stderr)
+        return 1
+    for name, rows in sets.items():
+        n = write_jsonl(args.out / f"queries_{name}.jsonl", rows)
+        print(f"{args.out / f'queries_{name}.jsonl'}: {n} queries")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

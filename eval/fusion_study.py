@@ -1,0 +1,128 @@
+"""Offline study of hybrid fusion: every ranker's score for every chunk, cached, then fusions compared.
+
+    .venv/bin/python -m eval.fusion_study --data-dir DIR --collection NAME --queries FILE... [--cache F.npz]
+
+For each query it computes the dense score (cosine) and the BM25 score of every chunk of the
+collection once, then replays candidate selection and fusion exactly as `ingest.search` does (the
+same `fuse` function), for the production fusion and for alternatives, and prints first-hit
+(hit@1, document level) per query file. This is how the fusion in `ingest.search` was chosen: on the
+`*_tune` query files, then reported on the held-out ones with `ragserve eval retrieval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest import search as S
+from ingest.store import lexical
+from ingest.store.collection import Snapshot
+from ingest.store.versions import read_manifest
+
+
+def load_matrix(
+    data_dir: Path, collection: str, queries: list[dict[str, Any]], cache: Path | None
+) -> dict[str, Any]:
+    """Dense and BM25 score matrices (queries x chunks), chunk -> document, cached in an .npz file."""
+    if cache is not None and cache.is_file():
+        z = np.load(cache, allow_pickle=True)
+        if list(z["qids"]) == [q["id"] for q in queries]:
+            return {k: z[k] for k in z.files}
+    from ingest.embedding import Embedder
+
+    coll = data_dir / "collections" / collection
+    manifest = read_manifest(coll)
+    if manifest is None:
+        raise SystemExit(f"no collection {collection!r} under {data_dir}")
+    snap = Snapshot.load(coll, manifest)
+    n = len(snap.rowids)
+    vecs = snap.index.reconstruct_n(0, n)
+    rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
+    doc_of = np.array([rows[int(r)]["document_id"] for r in snap.rowids], dtype=object)
+    emb = Embedder.load()
+    qv = emb.encode([q["query"] for q in queries])
+    dense = (qv @ vecs.T).astype(np.float32)
+    assert snap.bm25 is not None
+    bm25 = np.stack([lexical.scores(snap.bm25, lexical.tokenize(q["query"])) for q in queries]).astype(
+        np.float32
+    )
+    out = {
+        "qids": np.array([q["id"] for q in queries], dtype=object),
+        "dense": dense,
+        "bm25": bm25,
+        "doc_of": doc_of,
+    }
+    if cache is not None:
+        np.savez(cache, **out)  # type: ignore[arg-type]
+    return out
+
+
+Fusion = Callable[[str, np.ndarray, np.ndarray], np.ndarray]
+
+
+def replay(
+    query: str, dense_all: np.ndarray, bm25_all: np.ndarray, candidates: int = 50
+) -> tuple[np.ndarray, ...]:
+    """Candidate lists as ingest.search builds them: (pool, dense at pool, bm25 at pool, d_top, b_top)."""
+    k = candidates
+    d_pos = np.argsort(-dense_all, kind="stable")[:k]
+    d_scores = dense_all[d_pos]
+    hit = np.flatnonzero(bm25_all > 0)
+    b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:k]]
+    b_scores = bm25_all[b_pos]
+    pool = np.unique(np.concatenate([d_pos, b_pos]))
+    return pool, dense_all[pool], bm25_all[pool], d_scores, b_scores
+
+
+def first_doc(
+    fusion: str, query: str, dense_all: np.ndarray, bm25_all: np.ndarray, doc_of: np.ndarray
+) -> str:
+    """Document of the top chunk for one mode/fusion."""
+    if fusion == "dense":
+        return str(doc_of[int(np.argmax(dense_all))])
+    if fusion == "bm25":
+        return str(doc_of[int(np.argmax(bm25_all))]) if bm25_all.max() > 0 else ""
+    pool, dp, bp, d_ref, b_ref = replay(query, dense_all, bm25_all)
+    fused = S.fuse(query, dp, bp, d_ref, b_ref, multilingual_embedder=False, method=fusion)
+    return str(doc_of[int(pool[int(np.argmax(fused))])])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--collection", required=True)
+    ap.add_argument("--queries", type=Path, nargs="+", required=True)
+    ap.add_argument("--cache", type=Path)
+    ap.add_argument("--fusions", default="dense,bm25," + ",".join(S.FUSION_METHODS))
+    args = ap.parse_args(argv)
+    sets = {
+        p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for p in args.queries
+    }
+    allq = [q for qs in sets.values() for q in qs]
+    mat = load_matrix(args.data_dir, args.collection, allq, args.cache)
+    at = {q["id"]: i for i, q in enumerate(allq)}
+    fusions = args.fusions.split(",")
+    print(f"{'queries':<28} {'n':>5} " + " ".join(f"{f:>12}" for f in fusions))
+    for name, qs in sets.items():
+        row = []
+        for f in fusions:
+            hits = 0
+            for q in qs:
+                i = at[q["id"]]
+                hits += (
+                    first_doc(f, q["query"], mat["dense"][i], mat["bm25"][i], mat["doc_of"]) in q["relevant"]
+                )
+            row.append(hits / len(qs))
+        print(f"{name:<28} {len(qs):>5} " + " ".join(f"{x:>12.3f}" for x in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Function calling: OpenAI tools with guaranteed-valid calls, and server-side tools (`server_tools`)."""

@@ -1,0 +1,545 @@
+"""Function calling on `/v1/chat/completions`: client tools, server tools and the bounded tool loop.
+
+Per model, calls are decoded either by vLLM's own tool parser (`native`, for models where it is
+known to work) or by the gateway (`guided`, the default): the engine generates under a JSON schema
+that only admits calls to the allowed tools with schema-valid arguments, and the gateway writes
+that JSON as OpenAI `tool_calls`. For `auto`, a constrained choice between the tool names and
+"answer" comes first; answers are then generated normally (and stream for real).
+
+Server tools (`server_tools`, an extension) run in the gateway: their results are fed back to the
+model for up to `tools.max_iterations` rounds within `tools.deadline_s`, each call within
+`tools.tool_timeout_s`; the answer carries `tool_trace` (and `citations` from knowledge-base
+searches). A call to a client tool ends the loop and goes back to the client as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.engine.client import EngineClient
+from service.errors import APIError, BadRequest
+from service.generation import RAG_PREFIX, GenerationService, PreparedRequest
+from service.knowledge import KnowledgeService
+from service.observability.metrics import Metrics
+from service.protocol.openai import ChatCompletionRequest
+from service.rag.prompt import GroundedPrompt, PromptTemplates, citations_payload, detect_language
+from service.settings import Settings
+from service.tools import constrained, prompting, streaming
+from service.tools.builtins import ToolContext, ToolError, ToolRegistry, default_registry
+from service.tools.constrained import Bounds, DecodedCall, InvalidCall
+from service.tools.definitions import ToolChoice, ToolDef, ToolRequest, parse_tool_choice, parse_tools
+
+logger = logging.getLogger("ragserve.tools")
+
+# Request fields the gateway consumes; the engine never sees them on the guided path.
+_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "server_tools")
+# Fields that make no sense for a constrained step (the constraint replaces them).
+_STEP_DROP = (
+    *_TOOL_FIELDS, "stream", "stream_options", "response_format", "structured_outputs", "stop",
+    "logprobs", "top_logprobs", "max_tokens", "max_completion_tokens", "ignore_eos", "min_tokens",
+)  # fmt: skip
+DECISION_MAX_TOKENS = 32
+
+
+@dataclass
+class ToolPlan:
+    """A chat request's tools, validated, and how calls will be decoded."""
+
+    tools: ToolRequest
+    strategy: str
+    wants_trace: bool  # server tools were requested: the answer carries `tool_trace`
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, usage: dict[str, Any] | None) -> None:
+        self.prompt_tokens += int((usage or {}).get("prompt_tokens") or 0)
+        self.completion_tokens += int((usage or {}).get("completion_tokens") or 0)
+
+    def payload(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+@dataclass
+class LoopState:
+    messages: list[dict[str, Any]]
+    ctx: ToolContext
+    deadline: float
+    question: str
+    usage: Usage = field(default_factory=Usage)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)  # server calls already made (name + arguments)
+    results: list[str] = field(default_factory=list)  # server tool results, as the answer shows them
+
+
+class ToolService:
+    def __init__(
+        self,
+        *,
+        generation: GenerationService,
+        engine: EngineClient,
+        knowledge: KnowledgeService,
+        settings: Settings,
+        metrics: Metrics,
+        registry: ToolRegistry | None = None,
+    ) -> None:
+        self.generation = generation
+        self.engine = engine
+        self.knowledge = knowledge
+        self.settings = settings
+        self.cfg = settings.tools
+        self.metrics = metrics
+        self.registry = registry or default_registry()
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.cfg.max_string_length, self.cfg.max_array_items)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def strategy_for(self, model: str) -> str:
+        if model.startswith(RAG_PREFIX):
+            model = self.settings.engine.served_model_name
+        return self.cfg.model_strategies.get(model, self.cfg.strategy)
+
+    async def plan(self, req: ChatCompletionRequest, raw: dict[str, Any]) -> ToolPlan | None:
+        """Validate the request's tools; None when the request does not involve tools at all."""
+        strategy = self.strategy_for(req.model)
+        server_names = raw.get("server_tools")
+        involved = (
+            raw.get("tools") is not None
+            or raw.get("tool_choice") is not None
+            or bool(server_names)
+            or (strategy == "guided" and prompting.has_tool_history(raw.get("messages") or []))
+        )
+        if not involved:
+            return None
+        client_tools = parse_tools(raw["tools"]) if raw.get("tools") is not None else []
+        server_tools = await self._server_tools(server_names, client_tools, req)
+        all_tools = client_tools + server_tools
+        choice = parse_tool_choice(raw.get("tool_choice"), all_tools, has_tools=bool(all_tools))
+        parallel = raw.get("parallel_tool_calls")
+        if parallel is not None and not isinstance(parallel, bool):
+            raise BadRequest("parallel_tool_calls must be true or false", param="parallel_tool_calls")
+        return ToolPlan(
+            tools=ToolRequest(client_tools, server_tools, choice, parallel is not False),
+            strategy=strategy,
+            wants_trace=bool(server_tools),
+        )
+
+    async def _context(self, req: ChatCompletionRequest) -> ToolContext:
+        collections = [c["name"] for c in await self.knowledge.list_collections()]
+        default = self.settings.default_collection
+        if req.model.startswith(RAG_PREFIX) and req.model[len(RAG_PREFIX) :]:
+            default = req.model[len(RAG_PREFIX) :]
+        if req.rag is not None and req.rag.collection:
+            default = req.rag.collection
+        return ToolContext(self.knowledge, self.cfg, collections, default)
+
+    async def _server_tools(
+        self, names: Any, client_tools: list[ToolDef], req: ChatCompletionRequest
+    ) -> list[ToolDef]:
+        if names is None or names == []:
+            return []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BadRequest("server_tools must be an array of tool names", param="server_tools")
+        client_names = {t.name for t in client_tools}
+        ctx = await self._context(req)
+        out: list[ToolDef] = []
+        for i, name in enumerate(dict.fromkeys(names)):
+            tool = self.registry.get(name)
+            where = f"server_tools[{i}]"
+            if tool is None:
+                raise BadRequest(
+                    f"{where}: unknown server tool {name!r}; available: {', '.join(self.registry.names())}",
+                    param=where, code="unknown_tool",
+                )  # fmt: skip
+            if tool.mutating and name not in self.cfg.allow_mutating:
+                raise APIError(
+                    f"{where}: {name!r} changes things and is not allowed on this server "
+                    "(an operator can allow it with tools.allow_mutating)",
+                    status_code=403, error_type="permission_error", param=where, code="tool_not_allowed",
+                )  # fmt: skip
+            if name in client_names:
+                raise BadRequest(
+                    f"{where}: {name!r} is also defined in tools; a name can be a client or a server tool",
+                    param=where,
+                )
+            if name == "prometheus_query" and not self.cfg.prometheus_url:
+                raise BadRequest(
+                    f"{where}: prometheus_query needs a Prometheus; set tools.prometheus_url "
+                    "(RAGSERVE_TOOLS__PROMETHEUS_URL)",
+                    param=where, code="tool_unavailable",
+                )  # fmt: skip
+            out.append(tool.definition(ctx))
+        return out
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def chat(
+        self, plan: ToolPlan, req: ChatCompletionRequest, prepared: PreparedRequest
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        tr = plan.tools
+        stream = bool(req.stream)
+        if plan.strategy == "native" and not tr.server_tools:
+            prepared.body.pop("server_tools", None)
+            return await self.generation.forward_chat(prepared, stream=stream)
+        messages = list(prepared.body["messages"])  # OpenAI shapes; rendered per step (guided)
+        ctx = await self._context(req) if tr.server_tools else ToolContext(self.knowledge, self.cfg, [], "")
+        if prepared.grounded is not None:
+            ctx.citations.extend(prepared.grounded.citations)
+        state = LoopState(
+            messages=messages,
+            ctx=ctx,
+            deadline=time.monotonic() + self.cfg.deadline_s,
+            question=_last_question(req),
+        )
+        if tr.choice.mode != "none":
+            self.metrics.requests_in_flight.labels("chat").inc()
+            try:
+                client_calls = await self._loop(plan, req, prepared, state)
+            finally:
+                self.metrics.requests_in_flight.labels("chat").dec()
+            if client_calls:
+                return self._tool_call_response(client_calls, prepared, state, plan, stream=stream)
+        return await self._answer(prepared, state, plan, stream=stream)
+
+    async def _loop(
+        self, plan: ToolPlan, req: ChatCompletionRequest, prepared: PreparedRequest, state: LoopState
+    ) -> list[dict[str, Any]]:
+        """Decode calls, run server tools, repeat; return the client calls (empty: answer now)."""
+        tr = plan.tools
+        choice = tr.choice
+        for iteration in range(self.cfg.max_iterations):
+            # The deadline bounds the rounds of server tools; the first decision always happens,
+            # so `required` and named choices are honoured.
+            if iteration > 0 and time.monotonic() >= state.deadline:
+                logger.info("tool loop: deadline reached after %d rounds; answering", iteration)
+                return []
+            calls = await self._step(plan, req, prepared, state, choice)
+            if not calls:
+                return []
+            with_ids = [(c, constrained.new_call_id()) for c in calls]
+            client = [constrained.openai_tool_call(c, i) for c, i in with_ids if not tr.is_server(c.name)]
+            # A server call repeated verbatim would get the same result: the model is going round
+            # in circles (small models do), so it answers with what it has.
+            server = [(c, i) for c, i in with_ids if tr.is_server(c.name) and _key(c) not in state.done]
+            if not server and not client:
+                logger.info("tool loop: only repeated calls; answering")
+                return []
+            if client:
+                self.metrics.tool_calls.labels("client", "returned").inc(len(client))
+            if server:
+                await self._run_server_calls(server, state, iteration)
+            if client:
+                return client
+            # After a round of server tools the model decides again whether it needs more.
+            choice = ToolChoice("auto")
+        logger.info("tool loop: %d rounds done; answering", self.cfg.max_iterations)
+        return []
+
+    async def _run_server_calls(
+        self, calls: list[tuple[DecodedCall, str]], state: LoopState, iteration: int
+    ) -> None:
+        openai_calls = [constrained.openai_tool_call(c, i) for c, i in calls]
+        state.messages.append({"role": "assistant", "content": None, "tool_calls": openai_calls})
+        for call, call_id in calls:
+            content, entry = await self._execute(call, call_id, state)
+            entry["iteration"] = iteration
+            state.trace.append(entry)
+            state.done.add(_key(call))
+            state.results.append(
+                content
+                if call.name == "search_knowledge_base" and entry["error"] is None
+                else prompting.result_text(
+                    call.name, None, content, constrained.arguments_json(call.arguments)
+                )
+            )
+            state.messages.append(
+                {"role": "tool", "tool_call_id": call_id, "name": call.name, "content": content}
+            )
+
+    async def _execute(self, call: DecodedCall, call_id: str, state: LoopState) -> tuple[str, dict[str, Any]]:
+        """Run one server tool; failures become text for the model and an error in the trace."""
+        tool = self.registry.get(call.name)
+        t0 = time.perf_counter()
+        summary: str | None = None
+        error: str | None = None
+        outcome = "ok"
+        timeout = min(self.cfg.tool_timeout_s, state.deadline - time.monotonic())
+        if tool is None:  # pragma: no cover - the plan only admits registered tools
+            error, outcome = f"unknown tool {call.name!r}", "error"
+        elif tool.mutating and tool.name not in self.cfg.allow_mutating:
+            error, outcome = f"{tool.name} changes things and is not allowed on this server", "refused"
+        elif timeout <= 0:
+            error, outcome = "not run: the request's tool deadline has passed", "timeout"
+        else:
+            try:
+                out = await asyncio.wait_for(tool.run(call.arguments, state.ctx), timeout)
+                content, summary = out.content, out.summary
+            except TimeoutError:
+                error, outcome = f"timed out after {timeout:.1f} s", "timeout"
+            except ToolError as exc:
+                error, outcome = str(exc), "error"
+            except Exception as exc:  # a tool bug must not fail the request
+                logger.exception("server tool %s failed", call.name)
+                error, outcome = f"internal error: {type(exc).__name__}: {exc}", "error"
+        seconds = time.perf_counter() - t0
+        self.metrics.tool_calls.labels(call.name, outcome).inc()
+        self.metrics.tool_duration.labels(call.name).observe(seconds)
+        if error is not None:
+            content = f"Error: {error}"
+        entry = {
+            "id": call_id,
+            "name": call.name,
+            "arguments": call.arguments,
+            "result": summary,
+            "duration_ms": round(seconds * 1000, 1),
+            "error": error,
+        }
+        return content, entry
+
+    # -- one decoding step ----------------------------------------------------------------
+
+    def _step_body(
+        self, prepared: PreparedRequest, messages: list[dict[str, Any]], max_tokens: int
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in prepared.body.items() if k not in _STEP_DROP}
+        body.update(messages=messages, max_tokens=max_tokens, stream=False)
+        return body
+
+    async def _generate(self, body: dict[str, Any], state: LoopState) -> tuple[dict[str, Any], str | None]:
+        """One non-streamed engine call: (the message, finish_reason); usage is counted."""
+        data = await self.engine.post_json("/v1/chat/completions", body)
+        usage = data.get("usage") or {}
+        state.usage.add(usage)
+        model = str(body.get("model"))
+        self.metrics.prompt_tokens.labels(model).inc(int(usage.get("prompt_tokens") or 0))
+        self.metrics.generation_tokens.labels(model).inc(int(usage.get("completion_tokens") or 0))
+        choice = (data.get("choices") or [{}])[0]
+        message: dict[str, Any] = choice.get("message") or {}
+        return message, choice.get("finish_reason")
+
+    async def _step(
+        self,
+        plan: ToolPlan,
+        req: ChatCompletionRequest,
+        prepared: PreparedRequest,
+        state: LoopState,
+        choice: ToolChoice,
+    ) -> list[DecodedCall]:
+        if plan.strategy == "native":
+            return await self._native_step(plan, req, prepared, state, choice)
+        tools = plan.tools.all_tools
+        parallel = plan.tools.parallel and self.cfg.max_parallel_calls > 1
+        if choice.mode == "auto":
+            options, answer = constrained.decision_choices(tools)
+            body = self._step_body(
+                prepared,
+                prompting.with_system(
+                    prompting.flatten_history(state.messages),
+                    prompting.describe_tools(tools, with_parameters=False),
+                ),
+                DECISION_MAX_TOKENS,
+            )
+            body["structured_outputs"] = {"choice": options}
+            message, _ = await self._generate(body, state)
+            picked = str(message.get("content") or "").strip()
+            if picked == answer or picked not in options:
+                return []
+            allowed = tools if parallel else [t for t in tools if t.name == picked]
+        else:
+            allowed = choice.allowed(tools)
+            parallel = parallel and choice.mode == "required"
+        history = prompting.flatten_history(state.messages)
+        max_tokens = req.output_limit() or self.cfg.call_max_tokens
+        bounds = self.bounds
+        problem: InvalidCall | None = None
+        finish: str | None = None
+        for _attempt in range(1 + self.cfg.guided_retries):
+            schema = constrained.decoding_schema(
+                allowed, parallel=parallel, max_calls=self.cfg.max_parallel_calls, bounds=bounds
+            )
+            instruction = prompting.PARALLEL_INSTRUCTION if parallel else prompting.CALL_INSTRUCTION
+            messages = prompting.with_system(
+                history, prompting.describe_tools(allowed, with_parameters=True) + "\n" + instruction
+            )
+            body = self._step_body(prepared, messages, max_tokens)
+            body["structured_outputs"] = {"json": schema}
+            message, finish = await self._generate(body, state)
+            text = str(message.get("content") or "")
+            try:
+                return constrained.decode_calls(text, allowed)
+            except InvalidCall as exc:
+                problem = exc
+                logger.warning("guided tool call rejected (finish_reason %s): %s", finish, exc)
+                self.metrics.tool_calls.labels("any", "invalid").inc()
+                if finish == "length":
+                    # Cut off by max_tokens (a small model filling strings and arrays to their
+                    # bounds): retry within the same budget with one call and short strings.
+                    bounds, parallel = bounds.compact(), False
+        hint = "; the call did not fit in max_tokens: raise max_tokens" if finish == "length" else ""
+        raise APIError(
+            f"the model did not produce a valid tool call: {problem}{hint}",
+            status_code=500, error_type="server_error", code="invalid_tool_call",
+        )  # fmt: skip
+
+    async def _native_step(
+        self,
+        plan: ToolPlan,
+        req: ChatCompletionRequest,
+        prepared: PreparedRequest,
+        state: LoopState,
+        choice: ToolChoice,
+    ) -> list[DecodedCall]:
+        """vLLM's own tool parser (for models where it works); calls are checked like guided ones."""
+        tools = plan.tools.all_tools
+        body = self._step_body(prepared, state.messages, req.output_limit() or self.cfg.call_max_tokens)
+        body["tools"] = [t.openai() for t in tools]
+        body["parallel_tool_calls"] = plan.tools.parallel
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": choice.name}} if choice.mode == "named" else choice.mode
+        )
+        message, _ = await self._generate(body, state)
+        raw_calls = message.get("tool_calls") or []
+        calls: list[DecodedCall] = []
+        for c in raw_calls:
+            fn = c.get("function") or {}
+            name = json.dumps(str(fn.get("name") or ""))
+            text = f'{{"name": {name}, "arguments": {fn.get("arguments") or "{}"}}}'
+            try:
+                calls.extend(constrained.decode_calls(text, tools))
+            except InvalidCall as exc:
+                logger.warning("native tool call rejected: %s", exc)
+                self.metrics.tool_calls.labels("any", "invalid").inc()
+        return calls
+
+    # -- responses ------------------------------------------------------------------------
+
+    def _final_fields(self, state: LoopState, plan: ToolPlan, answer: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if state.ctx.citations:
+            out["citations"] = citations_payload(state.ctx.citations, answer)
+        if plan.wants_trace:
+            out["tool_trace"] = state.trace
+        return out
+
+    def _tool_call_response(
+        self,
+        calls: list[dict[str, Any]],
+        prepared: PreparedRequest,
+        state: LoopState,
+        plan: ToolPlan,
+        *,
+        stream: bool,
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        model = prepared.public_model
+        self.metrics.finish_reasons.labels(model, "tool_calls").inc()
+        extra = self._final_fields(state, plan, None)
+        if stream:
+            chunks = streaming.tool_call_chunks(
+                completion_id=completion_id,
+                created=created,
+                model=model,
+                tool_calls=calls,
+                usage=state.usage.payload() if prepared.client_wants_usage else None,
+                final_fields=extra,
+            )
+            return streaming.replay(chunks)
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": None, "tool_calls": calls},
+                    "logprobs": None,
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": state.usage.payload(),
+            **extra,
+        }
+
+    async def _answer(
+        self, prepared: PreparedRequest, state: LoopState, plan: ToolPlan, *, stream: bool
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        """The final answer, generated normally (streamed for real) with the tools stripped."""
+        if plan.strategy == "native":
+            messages = list(state.messages)
+        elif state.results and prepared.grounded is None and state.question:
+            messages = self._results_prompt(prepared, state)
+        else:
+            messages = prompting.flatten_history(state.messages, for_answer=True)
+            ends_with_result = state.messages[-1].get("role") in ("tool", "function")
+            if ends_with_result and state.question and messages[-1]["role"] == "user":
+                hint = f"Use these results to answer: {state.question}"
+                messages[-1] = {**messages[-1], "content": f"{messages[-1]['content']}\n\n{hint}"}
+        body = {k: v for k, v in prepared.body.items() if k not in _TOOL_FIELDS}
+        body["messages"] = messages
+        grounded = prepared.grounded
+        collection = prepared.collection
+        if state.ctx.citations:  # the grounding passages, then every search's, numbered in order
+            grounded = GroundedPrompt(
+                messages=messages,
+                citations=list(state.ctx.citations),
+                language=grounded.language if grounded is not None else "en",
+                dropped_for_budget=grounded.dropped_for_budget if grounded is not None else 0,
+            )
+            collection = collection or state.ctx.default_collection or self.settings.default_collection
+        final = PreparedRequest(
+            body=body,
+            public_model=prepared.public_model,
+            engine_model=prepared.engine_model,
+            grounded=grounded,
+            collection=collection,
+            client_wants_usage=prepared.client_wants_usage,
+            final_fields={"tool_trace": state.trace} if plan.wants_trace else {},
+        )
+        return await self.generation.forward_chat(final, stream=stream)
+
+    def _results_prompt(self, prepared: PreparedRequest, state: LoopState) -> list[dict[str, Any]]:
+        """The grounding prompt (the one tuned for small models), with the tool results as passages."""
+        language = detect_language(state.question)
+        rag = self.settings.rag
+        tpl = PromptTemplates.load(
+            language, rag.system_prompt_zh if language == "zh" else rag.system_prompt_en
+        )
+        history = prompting.flatten_history(prepared.body["messages"], for_answer=True)
+        user = tpl.user.format(passages="\n\n".join(state.results), question=state.question)
+        if history and history[-1]["role"] == "user" and history[-1]["content"].strip() == state.question:
+            history[-1] = {"role": "user", "content": user}  # the question itself: ask it with the results
+        else:
+            history.append({"role": "user", "content": user})
+        return prompting.with_system(history, tpl.system)
+
+
+def _key(call: DecodedCall) -> str:
+    return call.name + constrained.arguments_json(call.arguments)
+
+
+def _last_question(req: ChatCompletionRequest) -> str:
+    if req.rag is not None and req.rag.query:
+        return req.rag.query
+    for m in reversed(req.messages):
+        if m.role == "user":
+            return m.text().strip()
+    return ""
