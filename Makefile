@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAGSERVE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest
+.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-model safety-eval
 
 help:
 	@echo "make serve | make test | make setup | make lint | make clean"
@@ -85,6 +85,15 @@ k8s-sync: install
 # Overload test of admission control: locust at 1x, 2x, 4x capacity, ~2 min (docs/benchmarks.md).
 loadtest: install
 	$(BIN)/python -m eval.loadtest --duration 20 --out var/loadtest
+
+# The injection classifier's weights (service/safety/data/injection_model.json, ~140 KB, checked in):
+# retrained from the project's generated data; deterministic, so an unchanged generator gives the same file.
+safety-model: install
+	$(BIN)/python -m eval.safety.train_injection
+
+# Safety detectors: precision/recall/false positives and guard latency (docs/safety.md), ~15 s.
+safety-eval: install
+	$(BIN)/ragserve eval safety --out var/safety-eval
 
 constraints:
 	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec)=' > /tmp/ragserve-freeze.txt

@@ -78,6 +78,7 @@ def register(subparsers: Any) -> None:
         ("retrieval", "retrieval metrics (hit@k, MRR, nDCG) on a corpus and queries"),
         ("qa", "end-to-end answer quality through the gateway"),
         ("convert", "convert SQuAD/CMRC or BEIR data into the project's format"),
+        ("safety", "safety detectors: precision, recall, false-positive rates, guard latency"),
     ):
         p = eval_sub.add_parser(name, help=help_text, description=help_text)
         module = importlib.import_module(f"eval.{name}")

@@ -59,7 +59,7 @@ def load_matrix(
         "doc_of": doc_of,
     }
     if cache is not None:
-        np.savez(cache, **out)  # type: ignore[arg-type]
+        np.savez(cache, **out)
     return out
 
 

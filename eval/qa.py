@@ -502,6 +502,12 @@ def evaluate(
     base = settings or Settings()
     with tempfile.TemporaryDirectory(prefix="ragserve-eval-qa-") as tmp:
         s = base.model_copy(update={"data_dir": Path(tmp)})
+        if s.engine.mode == "embedded":
+            # The prepared model stays where it is (the configured data dir), not in the temporary one.
+            from service.engine.model_prep import resolve_model
+
+            model = resolve_model(s.engine.model, base.models_dir, log=log)
+            s.engine = s.engine.model_copy(update={"model": str(model)})
         emb = embedder or Embedder.load(s.embedding.model, s.embedding.device, s.embedding.batch_size)
         name = collection or "eval"
         if corpus is None:

@@ -99,6 +99,9 @@ class KnowledgeBase:
         self.embed_group = embed_group
         self._lock = threading.Lock()
         self._snapshots: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}
+        # Called on each document's chunks before indexing; may mark (metadata), rewrite or drop them.
+        # The gateway sets the safety ingest guard here (poisoned passages: service/safety).
+        self.chunk_guard: Callable[[list[Chunk]], list[Chunk]] | None = None
 
     # ----- embedder -------------------------------------------------------------------------------
     @property
@@ -451,6 +454,8 @@ class KnowledgeBase:
                 summary.unchanged += 1
                 continue
             chunks = self.chunker.split(doc)
+            if chunks and self.chunk_guard is not None:
+                chunks = self.chunk_guard(chunks)
             if not chunks:
                 summary.failures.append(FileFailure(doc.document_id, "no text to index (empty document)"))
                 continue

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
 from service import __version__
-from service.api import collections, embeddings, generation, health, models, retrieve
+from service.api import collections, embeddings, generation, health, models, moderations, retrieve
 from service.auth import AccessControl
 from service.auth.middleware import AuthMiddleware
 from service.embeddings import EmbeddingService
@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             embedder=emb,
             access=access,
         )
+        kb.chunk_guard = state.generation.safety.ingest_chunks  # flag poisoned chunks at ingestion
         state.tools = state.generation.tools = ToolService(
             generation=state.generation, engine=engine, knowledge=knowledge, settings=settings,
             metrics=metrics,
@@ -168,6 +169,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         embeddings.router,
         retrieve.router,
         collections.router,
+        moderations.router,
     ):
         app.include_router(r)
     _install_error_handlers(app)

@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from service.safety.policy import SafetySettings
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -158,6 +160,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)  # guards: docs/safety.md
 
     @field_validator("data_dir")
     @classmethod

@@ -187,6 +187,19 @@ class Metrics:
         )  # fmt: skip
         for direction in SAFETY_DIRECTIONS:
             self.safety_blocks.labels(direction)
+        # stage: input|context|output|ingest; detector: injection|pii|secrets|toxicity;
+        # action: flag|redact|block
+        self.safety_checks = Counter(
+            "ragserve_safety_checks_total", "Texts checked by a safety guard", ["stage"], registry=r
+        )
+        self.safety_actions = Counter(
+            "ragserve_safety_actions_total", "Safety findings acted on (flag, redact, block)",
+            ["stage", "detector", "action"], registry=r,
+        )  # fmt: skip
+        self.safety_guard_duration = Histogram(
+            "ragserve_safety_guard_seconds", "Time spent in one safety guard scan", ["stage"],
+            buckets=_RETRIEVAL_BUCKETS, registry=r,
+        )  # fmt: skip
 
         # -- function calling ---------------------------------------------------------------
         # tool: a server tool's name, "client" for calls returned to the client, "any" for rejected

@@ -1,0 +1,281 @@
+"""Ingestion and index benchmarks (issue 3, "Performance"); results as JSON on stdout and in --out.
+
+    .venv/bin/python -m eval.ingest_bench throughput --corpus DIR [--limit-chunks N] --out F.json
+    .venv/bin/python -m eval.ingest_bench noop --files 1000 --out F.json
+    .venv/bin/python -m eval.ingest_bench query --chunks 10000,100000 --queries 200 --out F.json
+
+- throughput: ingest a corpus into a temporary collection (load, chunk, embed, write, publish) and
+  encode the very same chunk texts (`Chunk.index_text`) with the raw `SentenceTransformer.encode`
+  (batch 32, normalized); reports chunks/s for both and their ratio (goal: >= 0.8).
+- noop: write N small synthetic Markdown files, ingest them, ingest again unchanged; reports both
+  times and their ratio (goal: < 5%).
+- query: synthetic collections of N chunks (vectors with low-rank structure plus noise, so they
+  have neighbours as real embeddings do; Zipf-distributed words for BM25), written with the real
+  store (`VersionWriter`: docstore, FAISS, BM25; HNSW above `HNSW_THRESHOLD`); queries are noisy
+  copies of stored vectors plus words of the same chunk. Reports `ingest.search` latency p50/p99
+  per mode, query embedding excluded (measured apart on real text), and recall@10 of the index
+  against exact inner-product search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval import metrics as m
+from eval.report import machine
+
+
+def _embedder() -> Any:
+    from ingest.embedding import Embedder
+
+    return Embedder.load()
+
+
+def bench_throughput(corpus: Path, limit_chunks: int) -> dict[str, Any]:
+    """Ingest vs raw encode on the same chunks."""
+    from ingest.knowledge_base import KnowledgeBase, _walk
+    from ingest.loaders import Limits, load_file
+
+    emb = _embedder()
+    with tempfile.TemporaryDirectory(prefix="ragserve-bench-") as tmp:
+        # Pick files until the chunk budget is reached, so both sides see exactly the same chunks.
+        kb = KnowledgeBase(Path(tmp) / "collections", emb)
+        files: list[tuple[str, Path]] = []
+        texts: list[str] = []
+        paths = [corpus] if corpus.is_file() else list(_walk(corpus))
+        for p in paths:
+            rel = p.name if corpus.is_file() else p.relative_to(corpus).as_posix()
+            chunks = [c.index_text for d in load_file(p, rel, Limits()) for c in kb.chunker.split(d)]
+            if limit_chunks and texts and len(texts) + len(chunks) > limit_chunks:
+                break
+            files.append((rel, p))
+            texts += chunks
+        emb.encode(texts[:64])  # warm-up for both sides
+        summary = kb.ingest_files("bench", files)
+        st = emb._model  # the SentenceTransformer itself
+        t0 = time.perf_counter()
+        st.encode(
+            texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=True
+        )
+        raw_s = time.perf_counter() - t0
+    ingest_rate = summary.chunks / summary.seconds
+    raw_rate = len(texts) / raw_s
+    return {
+        "files": len(files),
+        "chunks": summary.chunks,
+        "ingest_seconds": round(summary.seconds, 2),
+        "ingest_chunks_per_s": round(ingest_rate, 2),
+        "raw_encode_seconds": round(raw_s, 2),
+        "raw_encode_chunks_per_s": round(raw_rate, 2),
+        "ratio": round(ingest_rate / raw_rate, 3),
+    }
+
+
+_WORDS = [
+    "pod",
+    "node",
+    "disk",
+    "memory",
+    "cpu",
+    "network",
+    "latency",
+    "error",
+    "restart",
+    "volume",
+    "certificate",
+    "etcd",
+    "leader",
+    "quorum",
+    "alert",
+    "storage",
+    "bucket",
+    "quota",
+    "replica",
+    "scheduler",
+    "kubelet",
+    "image",
+    "registry",
+    "route",
+    "ingress",
+    "dns",
+    "timeout",
+]
+
+
+def bench_noop(n_files: int, emb: Any = None) -> dict[str, Any]:
+    """Full ingest of n small files, then the same files again unchanged."""
+    from ingest.knowledge_base import KnowledgeBase
+
+    emb = emb or _embedder()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="ragserve-bench-") as tmp:
+        root = Path(tmp) / "files"
+        root.mkdir()
+        for i in range(n_files):
+            body = " ".join(rng.choice(_WORDS, 60))
+            (root / f"doc{i:05d}.md").write_text(
+                f"# Runbook {i}\n\n## Meaning\n\n{body}.\n", encoding="utf-8"
+            )
+        kb = KnowledgeBase(Path(tmp) / "collections", emb)
+        first = kb.ingest_paths("bench", [root])
+        again = kb.ingest_paths("bench", [root])
+    return {
+        "files": n_files,
+        "full_seconds": round(first.seconds, 2),
+        "full_chunks": first.chunks,
+        "noop_seconds": round(again.seconds, 3),
+        "noop_unchanged": again.unchanged,
+        "ratio": round(again.seconds / first.seconds, 4),
+    }
+
+
+def _synthetic_collection(
+    coll: Path, n: int, dim: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Write a collection of n synthetic chunks through the real store; returns (vectors, tokens)."""
+    from ingest.chunking import Chunk
+    from ingest.loaders.base import LoadedDocument, Section
+    from ingest.store.collection import VersionWriter
+    from ingest.store.vectors import HNSW_THRESHOLD
+
+    basis = rng.standard_normal((48, dim)).astype(np.float32)
+    vecs = rng.standard_normal((n, 48)).astype(np.float32) @ basis
+    vecs += 0.5 * rng.standard_normal((n, dim)).astype(np.float32) * float(np.abs(basis).mean())
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vocab = np.array([f"w{i}" for i in range(20000)])
+    zipf = np.minimum(rng.zipf(1.3, size=(n, 40)), 20000) - 1
+    tokens = [list(vocab[row]) for row in zipf]
+    writer = VersionWriter(coll, None, {"embedding_model": "synthetic", "dimension": dim, "created_at": "-"})
+    per_doc = 50
+    for d in range(0, n, per_doc):
+        doc_id = f"doc{d // per_doc:06d}"
+        rows = range(d, min(n, d + per_doc))
+        chunks = [
+            Chunk(f"{doc_id}#{i - d}", doc_id, doc_id, None, " ".join(tokens[i]), " ".join(tokens[i]), 0, 1)
+            for i in rows
+        ]
+        doc = LoadedDocument(doc_id, doc_id, doc_id, [Section("")], {})
+        writer.put_document(doc, doc_id, chunks, vecs[d : d + len(chunks)], [tokens[i] for i in rows])
+    writer.publish(HNSW_THRESHOLD)
+    return vecs, tokens
+
+
+def _fixed(vec: np.ndarray) -> Callable[[str], np.ndarray]:
+    """An `embed` function that returns a precomputed query vector."""
+    return lambda _query: vec
+
+
+def bench_query(sizes: list[int], n_queries: int, emb: Any = None) -> dict[str, Any]:
+    """Search latency per mode and the index's recall@10 against exact search, per collection size."""
+    import faiss
+
+    from ingest.search import search
+    from ingest.store.collection import Snapshot
+    from ingest.store.versions import read_manifest
+
+    emb = emb or _embedder()
+    real_queries = [
+        "pod keeps restarting with exit code 137",
+        "etcd has no leader",
+        "disk almost full on node",
+    ]
+    emb.encode_query(real_queries[0])
+    t_embed = []
+    for i in range(30):
+        t0 = time.perf_counter()
+        emb.encode_query(real_queries[i % 3] + f" {i}")
+        t_embed.append((time.perf_counter() - t0) * 1000)
+    out: dict[str, Any] = {
+        "embed_query_ms_p50": round(m.percentile(t_embed, 50), 2),
+        "embed_query_ms_p99": round(m.percentile(t_embed, 99), 2),
+        "sizes": [],
+    }
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="ragserve-bench-") as tmp:
+            coll = Path(tmp) / "synthetic"
+            coll.mkdir()
+            t0 = time.perf_counter()
+            vecs, tokens = _synthetic_collection(coll, n, emb.dimension, rng)
+            build_s = time.perf_counter() - t0
+            manifest = read_manifest(coll)
+            assert manifest is not None
+            snap = Snapshot.load(coll, manifest)
+            exact = faiss.IndexFlatIP(vecs.shape[1])
+            exact.add(vecs)
+            picks = rng.choice(n, n_queries, replace=False)
+            qvecs = vecs[picks] + 0.6 * rng.standard_normal(vecs[picks].shape).astype(np.float32) / np.sqrt(
+                vecs.shape[1]
+            )
+            qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+            qtexts = [" ".join(rng.choice(tokens[p], 6)) for p in picks]
+            _, truth = exact.search(qvecs, 10)
+            recalls = []
+            for qv, want in zip(qvecs, truth, strict=True):
+                from ingest.store import vectors
+
+                _, got = vectors.search(snap.index, qv, 10)
+                recalls.append(len(set(got.tolist()) & set(want.tolist())) / 10)
+            row: dict[str, Any] = {
+                "chunks": n,
+                "index": manifest["index"],
+                "build_seconds": round(build_s, 1),
+                "recall_at_10_vs_exact": round(float(np.mean(recalls)), 4),
+            }
+            for mode in ("dense", "bm25", "hybrid"):
+                for qv, qt in list(zip(qvecs, qtexts, strict=True))[:10]:  # warm-up: page in the index
+                    search(snap, qt, embed=_fixed(qv), top_k=10, mode=mode)
+                lat = []
+                for qv, qt in zip(qvecs, qtexts, strict=True):
+                    t0 = time.perf_counter()
+                    search(snap, qt, embed=_fixed(qv), top_k=10, mode=mode)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                row[f"{mode}_ms_p50"] = round(m.percentile(lat, 50), 2)
+                row[f"{mode}_ms_p99"] = round(m.percentile(lat, 99), 2)
+            out["sizes"].append(row)
+            print(json.dumps(row), file=sys.stderr)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("throughput")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--limit-chunks", type=int, default=600)
+    p = sub.add_parser("noop")
+    p.add_argument("--files", type=int, default=1000)
+    p = sub.add_parser("query")
+    p.add_argument("--chunks", default="10000,100000")
+    p.add_argument("--queries", type=int, default=200)
+    for p in sub.choices.values():
+        p.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    if args.what == "throughput":
+        res = bench_throughput(args.corpus, args.limit_chunks)
+    elif args.what == "noop":
+        res = bench_noop(args.files)
+    else:
+        res = bench_query([int(x) for x in args.chunks.split(",")], args.queries)
+    doc = {"benchmark": args.what, **res, "machine": machine()}
+    text = json.dumps(doc, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

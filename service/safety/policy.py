@@ -1,0 +1,79 @@
+"""Safety policy: per stage, which detectors run, from what score, and what they do."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Action = Literal["allow", "flag", "redact", "block"]
+Stage = Literal["input", "context", "output", "ingest"]
+DETECTORS = ("injection", "pii", "secrets", "toxicity", "leak")
+STAGES: tuple[Stage, ...] = ("input", "context", "output", "ingest")
+SEVERITY: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
+
+
+class DetectorPolicy(BaseModel):
+    """`action` applies to findings scoring at least `threshold`; weaker ones are ignored."""
+
+    action: Action = "flag"
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+def _p(action: Action, threshold: float = 0.5) -> DetectorPolicy:
+    return DetectorPolicy(action=action, threshold=threshold)
+
+
+class StagePolicy(BaseModel):
+    detectors: dict[str, DetectorPolicy] = Field(default_factory=dict)
+
+
+class SafetySettings(BaseModel):
+    """Guards at four stages. Actions: block (input: HTTP 400; context/ingest: drop the passage/chunk;
+    output: end the answer with finish_reason content_filter), redact (`[REDACTED:<TYPE>]`), flag
+    (count and mark), allow (do nothing)."""
+
+    enabled: bool = True
+    input: StagePolicy = Field(
+        default_factory=lambda: StagePolicy(
+            detectors={"injection": _p("block", 0.8), "toxicity": _p("flag", 0.8), "secrets": _p("flag", 0.8)}
+        )
+    )
+    context: StagePolicy = Field(
+        default_factory=lambda: StagePolicy(
+            detectors={"injection": _p("block", 0.7), "secrets": _p("redact", 0.8), "pii": _p("flag", 0.8)}
+        )
+    )
+    output: StagePolicy = Field(
+        default_factory=lambda: StagePolicy(
+            detectors={
+                "pii": _p("redact", 0.7),
+                "secrets": _p("redact", 0.8),
+                "toxicity": _p("block", 0.8),
+                "leak": _p("block", 0.8),  # the system prompt (or its canary) quoted back
+            }
+        )
+    )
+    ingest: StagePolicy = Field(
+        default_factory=lambda: StagePolicy(
+            detectors={"injection": _p("flag", 0.7), "secrets": _p("flag", 0.8)}
+        )
+    )
+    # Per collection, stage policies that replace the global ones (e.g. {"hr": {"output": {...}}}).
+    collections: dict[str, dict[Stage, StagePolicy]] = Field(default_factory=dict)
+    # Learned injection classifier combined with the rules; its weight in the injection score.
+    classifier: bool = True
+    classifier_weight: float = Field(default=0.9, ge=0.0, le=1.0)
+    # Streaming output: text held back so a PII/secret being generated can be redacted before release.
+    stream_holdback_chars: int = Field(default=96, ge=0)
+    stream_window_chars: int = Field(default=512, ge=64)
+    # Put a random canary into each grounded request's system prompt; an answer containing it is a leak.
+    # Off by default: it costs prompt tokens, and verbatim overlap already catches quoted prompts.
+    canary: bool = False
+    stream_check_chars: int = Field(default=32, ge=1)  # scan after this much new text (and at the end)
+
+    def stage(self, stage: Stage, collection: str | None = None) -> StagePolicy:
+        if collection is not None and stage in self.collections.get(collection, {}):
+            return self.collections[collection][stage]
+        policy: StagePolicy = getattr(self, stage)
+        return policy
