@@ -41,6 +41,19 @@ def seed_default_collection(settings: Settings, embedder: Any) -> None:
             print(f"ragserve: failed: {f.source}: {f.reason}", file=sys.stderr)
 
 
+def set_torch_threads(settings: Settings) -> None:
+    """Keep the gateway's own CPU work (query embeddings) off the engine's compute core."""
+    threads = settings.embedding.torch_threads
+    if threads is None and settings.engine.mode == "embedded":
+        from service.engine.cpu import has_cuda_gpu
+
+        threads = None if has_cuda_gpu() else 1
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -73,6 +86,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
         resolved = resolve_model(settings.engine.model, settings.models_dir)
         print(f"ragserve: model {settings.engine.served_model_name}: {resolved}", file=sys.stderr)
+    set_torch_threads(settings)
     embedder = Embedder.load(
         settings.embedding.model, settings.embedding.device, settings.embedding.batch_size
     )

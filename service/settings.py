@@ -57,6 +57,10 @@ class EmbeddingSettings(BaseModel):
     model: str = DEFAULT_EMBEDDER
     device: str | None = None  # None: GPU when present
     batch_size: int = 32
+    # torch threads in the gateway process. None: 1 when the embedded engine shares this CPU (vLLM binds
+    # its compute to core 0; a 2-thread query embedding then waits on it: ~1 s instead of ~125 ms
+    # measured under load), torch's default otherwise.
+    torch_threads: int | None = Field(default=None, ge=1)
 
 
 class RagSettings(BaseModel):

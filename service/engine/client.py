@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import httpx
@@ -135,7 +134,6 @@ class EngineClient:
         api_key: str | None = None,
         timeout_s: float = 600.0,
         max_connections: int = 512,
-        on_latency: Callable[[str, float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.health = health
@@ -147,7 +145,6 @@ class EngineClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             event_hooks=ENGINE_EVENT_HOOKS,  # X-Request-Id and trace context go to vLLM
         )
-        self._on_latency = on_latency
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -165,48 +162,11 @@ class EngineClient:
                 retry_after_s=10,
             )
 
-    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        self._require_ready()
-        t0 = time.perf_counter()
-        try:
-            r = await self._client.post(path, json=body)
-        except httpx.TimeoutException as exc:
-            raise APIError(
-                "the engine did not answer in time",
-                status_code=504,
-                error_type="server_error",
-                code="engine_timeout",
-            ) from exc
-        except httpx.TransportError as exc:
-            raise EngineUnavailable(
-                f"the engine is unreachable ({type(exc).__name__}); retry shortly"
-            ) from exc
-        if self._on_latency:
-            self._on_latency(path, time.perf_counter() - t0)
-        if r.status_code != 200:
-            raise _normalise_error(r.status_code, r.content)
-        data: dict[str, Any] = r.json()
-        return data
-
-    async def get_json(self, path: str) -> dict[str, Any]:
+    async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """Send one request; transport failures become 503/504 and upstream errors their envelope."""
         self._require_ready()
         try:
-            r = await self._client.get(path)
-        except httpx.TransportError as exc:
-            raise EngineUnavailable(
-                f"the engine is unreachable ({type(exc).__name__}); retry shortly"
-            ) from exc
-        if r.status_code != 200:
-            raise _normalise_error(r.status_code, r.content)
-        data: dict[str, Any] = r.json()
-        return data
-
-    async def open_stream(self, path: str, body: dict[str, Any]) -> UpstreamStream:
-        """Start a streaming request; errors before the first byte raise with their real status."""
-        self._require_ready()
-        req = self._client.build_request("POST", path, json=body)
-        try:
-            response = await self._client.send(req, stream=True)
+            response = await self._client.send(request, stream=stream)
         except httpx.TimeoutException as exc:
             raise APIError(
                 "the engine did not answer in time",
@@ -222,6 +182,21 @@ class EngineClient:
             content = await response.aread()
             await response.aclose()
             raise _normalise_error(response.status_code, content)
+        return response
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = await self._send(self._client.build_request("POST", path, json=body))
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def get_json(self, path: str) -> dict[str, Any]:
+        r = await self._send(self._client.build_request("GET", path))
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def open_stream(self, path: str, body: dict[str, Any]) -> UpstreamStream:
+        """Start a streaming request; errors before the first byte raise with their real status."""
+        response = await self._send(self._client.build_request("POST", path, json=body), stream=True)
         return UpstreamStream(response)
 
     async def count_tokens(self, text: str, model: str) -> int:

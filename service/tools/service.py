@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.auth.context import report_usage
 from service.engine.client import EngineClient
 from service.errors import APIError, BadRequest
 from service.generation import RAG_PREFIX, GenerationService, PreparedRequest
@@ -328,6 +329,7 @@ class ToolService:
         data = await self.engine.post_json("/v1/chat/completions", body)
         usage = data.get("usage") or {}
         state.usage.add(usage)
+        report_usage(usage)  # every step of a tool loop counts against the key's token budget
         model = str(body.get("model"))
         self.metrics.prompt_tokens.labels(model).inc(int(usage.get("prompt_tokens") or 0))
         self.metrics.generation_tokens.labels(model).inc(int(usage.get("completion_tokens") or 0))
