@@ -71,7 +71,8 @@ class Citation:
 def format_passage(n: int, hit: SearchHit) -> str:
     # Only the number and the text: small models copy a "(source, page)" header instead of answering
     # (seen with SmolLM2-135M); the source travels in the citations.
-    return f"[{n}] {hit.text.strip()}"
+    # Triple quotes mark the passage as quoted data (the system prompt says never to obey text inside).
+    return f'[{n}] """{hit.text.strip()}"""'
 
 
 @dataclass

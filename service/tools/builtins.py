@@ -8,6 +8,7 @@ A tool signals a failure the model should read by raising `ToolError`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,13 @@ class ToolContext:
     collections: list[str]
     default_collection: str
     citations: list[Citation] = field(default_factory=list)  # numbered across the whole request
+    # The safety pipeline's context stage: passages that carry planted instructions never reach the
+    # model, whether they come from grounding or from a tool.
+    screen: Callable[[list[SearchHit], str], list[SearchHit]] | None = None
+
+    async def search(self, collection: str, query: str, **kw: Any) -> list[SearchHit]:
+        hits = await self.knowledge.search(collection, query, **kw)
+        return self.screen(hits, collection) if self.screen is not None else hits
 
 
 @dataclass
@@ -105,7 +113,7 @@ class SearchKnowledgeBase(ServerTool):
         collection = str(args.get("collection") or ctx.default_collection)
         top_k = int(args.get("top_k") or 3)
         try:
-            hits = await ctx.knowledge.search(collection, query, top_k=top_k, mode="hybrid", filters=None)
+            hits = await ctx.search(collection, query, top_k=top_k, mode="hybrid", filters=None)
         except APIError as exc:
             raise ToolError(exc.message) from exc
         if not hits:
@@ -162,7 +170,7 @@ class GetDocument(ServerTool):
             raise ToolError("give a document_id or a chunk_id")
         try:
             if chunk_id:
-                hits = await ctx.knowledge.search(
+                hits = await ctx.search(
                     collection, chunk_id, top_k=1, mode="dense", filters={"chunk_id": chunk_id}
                 )
                 if not hits:
@@ -175,7 +183,7 @@ class GetDocument(ServerTool):
                     raise ToolError(f"no document {document_id!r} in collection {collection!r}")
                 # The index has no "read a document" call; a filtered search over all of its
                 # chunks returns them, which we put back in reading order.
-                hits = await ctx.knowledge.search(
+                hits = await ctx.search(
                     collection, document_id, top_k=max(1, info.chunks), mode="dense",
                     filters={"document_id": document_id},
                 )  # fmt: skip

@@ -149,7 +149,11 @@ class ToolService:
             default = req.model[len(RAG_PREFIX) :]
         if req.rag is not None and req.rag.collection:
             default = req.rag.collection
-        return ToolContext(self.knowledge, self.cfg, collections, default)
+        safety = self.generation.safety
+        return ToolContext(
+            self.knowledge, self.cfg, collections, default,
+            screen=lambda hits, collection: safety.filter_context(hits, collection=collection),
+        )  # fmt: skip
 
     async def _server_tools(
         self, names: Any, client_tools: list[ToolDef], req: ChatCompletionRequest

@@ -152,6 +152,34 @@ def test_poisoned_passage_is_dropped_from_context_and_counted(safety_gateway: Ga
     assert after == before + 1
 
 
+def test_poisoned_passage_is_dropped_from_server_tool_results(safety_gateway: Gateway) -> None:
+    """search_knowledge_base results pass the same context guard before the model reads them."""
+    n = len(safety_gateway.fake.requests)
+    call = json.dumps(
+        {
+            "name": "search_knowledge_base",
+            "arguments": {"query": "disk full on nodes remove unused container images", "top_k": 5},
+        }
+    )
+    safety_gateway.fake.script(call, "answer", "Remove unused images [1].")
+    r = chat(
+        safety_gateway,
+        {
+            "model": safety_gateway.settings.engine.served_model_name,
+            "messages": [{"role": "user", "content": "How do I clean a full disk?"}],
+            "server_tools": ["search_knowledge_base"],
+            "tool_choice": "required",
+        },
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["tool_trace"][0]["name"] == "search_knowledge_base"
+    sent = json.dumps(safety_gateway.fake.requests[n:], ensure_ascii=False)
+    assert "crictl rmi" in sent, "the clean passage still reaches the model"
+    assert "evil.example" not in sent and "Ignore all previous" not in sent
+    assert all("evil.example" not in c["text"] for c in body.get("citations", []))
+
+
 def test_upload_flags_poisoned_chunks_in_metadata(safety_gateway: Gateway) -> None:
     httpx.post(safety_gateway.v1 + "/collections", json={"name": "uploads"}, timeout=30)
     files = {
