@@ -220,6 +220,11 @@ class GenerationService:
                 param="model",
             )
         body = dict(raw)
+        # Input guard on text prompts (token-id prompts carry no text to check).
+        if isinstance(req.prompt, str):
+            body["prompt"] = self._checked_prompt(req.prompt)
+        elif req.prompt and all(isinstance(p, str) for p in req.prompt):
+            body["prompt"] = [self._checked_prompt(str(p)) for p in req.prompt]
         wants_usage = bool(req.stream_options and req.stream_options.include_usage)
         prepared = PreparedRequest(
             body=body,
@@ -242,6 +247,7 @@ class GenerationService:
             self.metrics.requests_in_flight.labels("completion").dec()
             self.metrics.requests_awaiting_first_token.labels("completion").dec()
         for choice in data.get("choices", []):
+            self._guard_output(choice, prepared)
             self.metrics.finish_reasons.labels(req.model, str(choice.get("finish_reason"))).inc()
         self._observe_usage(req.model, data.get("usage"))
         self.metrics.ttft.labels(req.model).observe(time.perf_counter() - t0)
@@ -357,6 +363,11 @@ class GenerationService:
 
     # -- safety ---------------------------------------------------------------------------
 
+    def _checked_prompt(self, text: str) -> str:
+        """A completion prompt through the input guard: raises ContentBlocked, or returns it (redacted)."""
+        verdict = self.safety.check_input(text)
+        return verdict.text if verdict.action == "redact" else text
+
     def _guard_input(self, req: ChatCompletionRequest, raw: dict[str, Any]) -> None:
         """Input guard on each user message: raises ContentBlocked (HTTP 400), or redacts by policy."""
         plan_collection = req.rag.collection if req.rag is not None and req.rag.collection else None
@@ -373,18 +384,18 @@ class GenerationService:
 
     def _guard_output(self, choice: dict[str, Any], prepared: PreparedRequest) -> None:
         """Output guard on a whole answer: redact in place, or empty it with finish_reason content_filter."""
-        message = choice.get("message") or {}
-        content = message.get("content")
+        holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+        content = holder.get(key)
         if not isinstance(content, str) or not content:
             return
         verdict = self.safety.check_output(
             content, collection=prepared.collection, protected=_system_texts(prepared)
         )
         if verdict.blocked:
-            message["content"] = ""
+            holder[key] = ""
             choice["finish_reason"] = "content_filter"
         elif verdict.text != content:
-            message["content"] = verdict.text
+            holder[key] = verdict.text
 
     # -- metrics helpers ------------------------------------------------------------------
 
