@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,14 +127,3 @@ def obs_gateway(
     app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
     with serve_in_thread(app) as url:
         yield Gateway(url=url, fake=fake, settings=settings)
-
-
-def require_tool(name: str) -> str:
-    """Path of a CLI tool; skip when absent on a workstation, fail in CI (CI=true) where it must exist."""
-    path = shutil.which(name)
-    if path:
-        return path
-    reason = f"`{name}` is not installed (Debian package `prometheus`; `make test` installs it with apt-get)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " and CI=true requires it")
-    pytest.skip(reason)

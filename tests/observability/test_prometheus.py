@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.observability.conftest import RULES, RULES_TEST, Gateway, require_tool
+from tests.observability.conftest import RULES, RULES_TEST, Gateway
 from tests.utils.fake_vllm import MODEL
-from tests.utils.servers import free_port
+from tests.utils.prometheus import require_tool, run_prometheus
 
 pytestmark = pytest.mark.slow
 
@@ -53,43 +52,8 @@ def test_promtool_accepts_our_exposition(obs_gateway: Gateway) -> None:
 @pytest.fixture
 def prometheus(obs_gateway: Gateway, tmp_path: Path) -> Iterator[str]:
     """A real Prometheus on loopback scraping the gateway every second, with our rules loaded."""
-    binary = require_tool("prometheus")
-    target = obs_gateway.url.removeprefix("http://")
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": "ragserve", "static_configs": [{"targets": [target]}]}],
-    }
-    cfg = tmp_path / "prometheus.yml"
-    cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
-            try:
-                if httpx.get(url + "/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "prometheus did not become ready"
-            time.sleep(0.2)
+    with run_prometheus(obs_gateway.url, tmp_path, rule_files=[str(RULES)]) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def query(prom: str, promql: str, *, until: Any = bool, timeout_s: float = 60) -> list[dict[str, Any]]:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -18,54 +13,14 @@ from service.tools.builtins import ToolError
 from service.tools.prometheus import parse_duration, parse_time
 from tests.tools.conftest import ToolGateway
 from tests.tools.test_tools_api import call_json, chat
+from tests.utils.prometheus import run_prometheus
 from tests.utils.servers import free_port
 
 
 @pytest.fixture(scope="module")
 def prometheus(_tool_gateway: ToolGateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("the prometheus binary is missing (apt-get install prometheus)")
-        pytest.skip("the prometheus binary is missing; apt-get install -y --no-install-recommends prometheus")
-    work = tmp_path_factory.mktemp("prometheus")
-    target = urlparse(_tool_gateway.url).netloc
-    (work / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: ragserve\n    static_configs:\n      - targets: ['{target}']\n",
-        encoding="utf-8",
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (work / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # ready once it has scraped the gateway at least once
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited: {Path(log.name).read_text(errors='replace')[-2000:]}")
-            try:
-                r = httpx.get(url + "/api/v1/query", params={"query": 'up{job="ragserve"}'}, timeout=2)
-                result = r.json()["data"]["result"]
-                if result and result[0]["value"][1] == "1":
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("prometheus did not scrape the gateway within 60 s")
+    with run_prometheus(_tool_gateway.url, tmp_path_factory.mktemp("prometheus")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _ask(gw: ToolGateway, **arguments: object) -> dict[str, object]:
