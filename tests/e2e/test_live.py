@@ -228,47 +228,40 @@ def _vllm_child(server: LiveServer) -> psutil.Process:
     raise AssertionError("no vLLM child process found")
 
 
+def _wait_readiness(server: LiveServer, *, ready: bool, within_s: float, why: str) -> None:
+    """Poll /readyz until it reports `ready`; fail with `why` after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while (httpx.get(server.url + "/readyz").status_code == 200) != ready:
+        assert time.monotonic() < deadline, f"{why}\n{server.log_tail()}"
+        time.sleep(0.3)
+
+
+def _chat_during_outage(server: LiveServer) -> httpx.Response:
+    r = httpx.post(server.v1 + "/chat/completions", timeout=10,
+                   json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+    assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
+    assert r.json()["error"]["type"] == "service_unavailable"
+    return r
+
+
 def test_hung_engine_turns_readiness_off_and_back_on(live_server: LiveServer) -> None:
     child = _vllm_child(live_server)
     os.killpg(child.pid, signal.SIGSTOP)  # the API server stops answering, but does not exit
     try:
-        deadline = time.monotonic() + 90
-        while httpx.get(live_server.url + "/readyz").status_code == 200:
-            assert time.monotonic() < deadline, "readiness did not notice the hung engine"
-            time.sleep(0.5)
-        r = httpx.post(
-            live_server.v1 + "/chat/completions",
-            timeout=10,
-            json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
-        )
-        assert r.status_code == 503 and r.headers["retry-after"]
+        _wait_readiness(live_server, ready=False, within_s=90, why="readiness did not notice the hung engine")
+        _chat_during_outage(live_server)
     finally:
         os.killpg(child.pid, signal.SIGCONT)
-    deadline = time.monotonic() + 60
-    while httpx.get(live_server.url + "/readyz").status_code != 200:
-        assert time.monotonic() < deadline, "readiness did not come back after the engine resumed"
-        time.sleep(0.5)
+    _wait_readiness(live_server, ready=True, within_s=60, why="readiness did not come back after the resume")
     assert _vllm_child(live_server).pid == child.pid, "a short hang does not cost a restart"
 
 
 def test_engine_death_is_detected_and_recovered(live_server: LiveServer) -> None:
     child = _vllm_child(live_server)
     os.killpg(child.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while httpx.get(live_server.url + "/readyz").status_code == 200:
-        assert time.monotonic() < deadline, "readiness did not notice the engine's death"
-        time.sleep(0.2)
-    r = httpx.post(
-        live_server.v1 + "/chat/completions",
-        timeout=10,
-        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
-    )
-    assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
-    assert r.json()["error"]["type"] == "service_unavailable"
-    deadline = time.monotonic() + 400
-    while httpx.get(live_server.url + "/readyz").status_code != 200:
-        assert time.monotonic() < deadline, f"engine did not come back:\n{live_server.log_tail()}"
-        time.sleep(2)
+    _wait_readiness(live_server, ready=False, within_s=30, why="readiness did not notice the engine's death")
+    _chat_during_outage(live_server)
+    _wait_readiness(live_server, ready=True, within_s=400, why="the engine did not come back")
     assert _vllm_child(live_server).pid != child.pid
     r2 = client(live_server).chat.completions.create(
         model=MODEL, max_tokens=4, messages=[{"role": "user", "content": "hi"}]
