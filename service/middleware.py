@@ -37,6 +37,16 @@ async def send_error(send: Send, status: int, message: str, error_type: str, cod
     await send({"type": "http.response.body", "body": body})
 
 
+async def too_large(send: Send, limit: int) -> None:
+    await send_error(
+        send,
+        413,
+        f"request body is larger than the limit of {limit} bytes",
+        "invalid_request_error",
+        "request_too_large",
+    )
+
+
 class _TooLarge(Exception):
     pass
 
@@ -57,13 +67,7 @@ class BodySizeLimit:
         limit = self.upload_max_bytes if path.endswith("/documents") else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_error(
-                send,
-                413,
-                f"request body is larger than the limit of {limit} bytes",
-                "invalid_request_error",
-                "request_too_large",
-            )
+            await too_large(send, limit)
             return
         received = 0
         started = False
@@ -87,13 +91,7 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await send_error(
-                    send,
-                    413,
-                    f"request body is larger than the limit of {limit} bytes",
-                    "invalid_request_error",
-                    "request_too_large",
-                )
+                await too_large(send, limit)
 
 
 def _route_template(scope: Scope) -> str:

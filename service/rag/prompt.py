@@ -56,6 +56,18 @@ class Citation:
     score: float
     text: str
 
+    @classmethod
+    def from_hit(cls, index: int, hit: SearchHit) -> Citation:
+        return cls(
+            index=index,
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            source=hit.source,
+            page=hit.page,
+            score=round(float(hit.score), 6),
+            text=hit.text,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
@@ -134,17 +146,7 @@ async def assemble(
         if used + size > budget_tokens:
             break  # keep rank order: a lower-ranked passage never displaces a better one
         kept.append(text)  # numbered by rank, and we stop at the first misfit, so [n] stays exact
-        citations.append(
-            Citation(
-                index=len(kept),
-                chunk_id=hit.chunk_id,
-                document_id=hit.document_id,
-                source=hit.source,
-                page=hit.page,
-                score=round(float(hit.score), 6),
-                text=hit.text,
-            )
-        )
+        citations.append(Citation.from_hit(len(kept), hit))
         used += size
     return GroundedPrompt(
         messages=build(kept),

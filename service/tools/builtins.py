@@ -122,7 +122,7 @@ class SearchKnowledgeBase(ServerTool):
         lines = []
         for hit in hits:
             n = len(ctx.citations) + 1
-            ctx.citations.append(_citation(n, hit))
+            ctx.citations.append(Citation.from_hit(n, hit))
             clipped = SearchHit(**{**hit.to_dict(), "text": _clip(hit.text.strip(), per_hit)})
             lines.append(f"{format_passage(n, clipped)}\n(document {hit.document_id}, chunk {hit.chunk_id})")
         first = len(ctx.citations) - len(hits) + 1
@@ -131,18 +131,6 @@ class SearchKnowledgeBase(ServerTool):
             f"{len(hits)} passages from {collection} ([{first}]..[{len(ctx.citations)}]): "
             + ", ".join(sorted({h.document_id for h in hits})),
         )
-
-
-def _citation(n: int, hit: SearchHit) -> Citation:
-    return Citation(
-        index=n,
-        chunk_id=hit.chunk_id,
-        document_id=hit.document_id,
-        source=hit.source,
-        page=hit.page,
-        score=round(float(hit.score), 6),
-        text=hit.text,
-    )
 
 
 class GetDocument(ServerTool):
