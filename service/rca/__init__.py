@@ -1,0 +1,1 @@
+"""Root-cause analysis: alerts in, grounded structured hypotheses out."""
