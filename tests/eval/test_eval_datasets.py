@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets.runbooks import PARAPHRASED, PARAPHRASED_TUNE, build, meaning_query
+from eval.datasets.runbooks import PARAPHRASED, PARAPHRASED_HELDOUT, PARAPHRASED_TUNE, build, meaning_query
 from tests.conftest import SHARED_DATA
 
 RUNBOOKS = SHARED_DATA / "runbooks-openshift"
@@ -38,5 +38,8 @@ def test_hand_written_queries_point_at_real_runbooks() -> None:
     assert len(sets["paraphrased_tune"]) == len(PARAPHRASED_TUNE)
     tune_docs = {q["relevant"][0] for q in sets["paraphrased_tune"]}
     assert not tune_docs & {q["relevant"][0] for q in sets["paraphrased"]}  # tuning never sees test runbooks
-    for q in sets["paraphrased"] + sets["paraphrased_tune"]:
+    assert len(sets["paraphrased_heldout"]) == len(PARAPHRASED_HELDOUT) >= 40
+    held_docs = {q["relevant"][0] for q in sets["paraphrased_heldout"]}
+    assert not held_docs & (tune_docs | {q["relevant"][0] for q in sets["paraphrased"]})
+    for q in sets["paraphrased"] + sets["paraphrased_tune"] + sets["paraphrased_heldout"]:
         assert Path(q["relevant"][0]).stem.lower() not in q["query"].lower()
