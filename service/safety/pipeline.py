@@ -9,6 +9,7 @@ the stage, detector and category but never the text.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -248,12 +249,32 @@ class GuardPipeline:
         return {"flagged": any(flags.values()), "categories": flags, "category_scores": scores}
 
 
+# A group of a phone, card or ID number: digits with the punctuation such numbers are written with.
+_NUMBER_GROUP = r"[+(]?\d[\d().-]{0,7}"
+# CJK text has no spaces between words; its characters end a run (PII values are ASCII or digits).
+_BREAK = r"\s\u2e80-\u9fff\u3000-\u303f\uff01-\uff0f\uff1a-\uff20"
+_OPEN_RUN = re.compile(rf"(?:(?<=[{_BREAK}])|^)(?:{_NUMBER_GROUP}[ ])*[^{_BREAK}]*\Z")
+
+
+def open_run_start(text: str) -> int:
+    """Where the trailing run that could still become (part of) a PII value or a secret begins.
+
+    That is the last word, possibly unfinished (an e-mail, a token, `password=...`), together with
+    the space-separated digit groups before it (`138 1234 5678`, `+1 (555) 123`), which a phone or
+    card number being generated may still continue. Everything before it can be released: every
+    PII/secret pattern needs characters of this run to complete a match.
+    """
+    m = _OPEN_RUN.search(text)
+    return m.start() if m else len(text)
+
+
 class StreamGuard:
     """Incremental output guard for one streamed answer.
 
-    Text is released with a hold-back of `stream_holdback_chars`, so a PII value or a secret being
-    generated is redacted before any of it reaches the client; blocking detectors look at a sliding
-    window of the latest `stream_window_chars`, and a block ends the stream.
+    Text that could still grow into a PII value or a secret is held back, so it is redacted before
+    any of it reaches the client: by default (`stream_holdback: adaptive`) the trailing open run
+    (see `open_run_start`), or the last `stream_holdback_chars` in `fixed` mode. Blocking detectors
+    look at a sliding window of the latest `stream_window_chars`, and a block ends the stream.
     """
 
     def __init__(
@@ -268,6 +289,7 @@ class StreamGuard:
         self.redactions = 0
         cfg = pipeline.settings
         self.holdback = cfg.stream_holdback_chars
+        self.adaptive = cfg.stream_holdback == "adaptive"
         self.window = cfg.stream_window_chars
         self.enabled = cfg.enabled
         self.check_every = cfg.stream_check_chars
@@ -281,7 +303,8 @@ class StreamGuard:
             return piece
         self.pending += piece
         self._unscanned += len(piece)
-        if not final and self._unscanned < self.check_every:
+        first_words = self.adaptive and not self.released.strip() and any(c.isspace() for c in self.pending)
+        if not final and self._unscanned < self.check_every and not first_words:
             return ""  # nothing is released unscanned; scanning every few words keeps the cost flat
         self._unscanned = 0
         context = self.released[-self.window :]
@@ -297,10 +320,20 @@ class StreamGuard:
             if redacted.startswith(context):  # the change lies in the unreleased part
                 self.pending = redacted[len(context) :]
                 self.redactions += 1
-            else:  # a match reaching back into released text: redact what is still ours
-                tail = redact(context + self.pending, verdict.findings)
-                self.pending = tail[len(context) :] if tail.startswith(context) else self.pending
-        cut = len(self.pending) if final else max(0, len(self.pending) - self.holdback)
+            else:  # a match reaching back into released text: redact the part that is still ours
+                ours = [
+                    replace(f, start=max(f.start, len(context)))
+                    for f in verdict.findings
+                    if f.start is not None and f.end is not None and f.end > len(context)
+                ]
+                self.pending = redact(context + self.pending, ours)[len(context) :]
+                self.redactions += 1
+        if final:
+            cut = len(self.pending)
+        elif self.adaptive:
+            cut = max(open_run_start(self.pending), len(self.pending) - self.window)
+        else:
+            cut = max(0, len(self.pending) - self.holdback)
         if cut and not final:  # do not split a [REDACTED:...] tag
             open_at = self.pending.rfind("[REDACTED:", 0, cut)
             if open_at != -1 and self.pending.find("]", open_at) >= cut:

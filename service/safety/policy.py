@@ -65,6 +65,11 @@ class SafetySettings(BaseModel):
     classifier: bool = True
     classifier_weight: float = Field(default=0.9, ge=0.0, le=1.0)
     # Streaming output: text held back so a PII/secret being generated can be redacted before release.
+    # "adaptive": hold back only the trailing run that could still grow into a PII value or a secret
+    # (the last word, and digit groups a phone or card number may continue), so clean prose flows at
+    # once; "fixed": always hold back the last `stream_holdback_chars` (the first text of an answer then
+    # waits for that many characters: ~1 s of TTFT on the default CPU model).
+    stream_holdback: Literal["adaptive", "fixed"] = "adaptive"
     stream_holdback_chars: int = Field(default=96, ge=0)
     stream_window_chars: int = Field(default=512, ge=64)
     # Put a random canary into each grounded request's system prompt; an answer containing it is a leak.

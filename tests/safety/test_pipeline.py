@@ -123,6 +123,50 @@ def test_stream_guard_passthrough_when_clean(guard: GuardPipeline) -> None:
     assert out == text and not blocked
 
 
+def test_adaptive_holdback_releases_clean_prose_at_once(guard: GuardPipeline) -> None:
+    sg = guard.stream_guard()
+    released = [sg.feed(w) for w in ["Check", " the", " pod"]]
+    # the first complete word goes out as soon as the next one starts (not after 96 characters)
+    assert released == ["", "Check ", ""]
+    # later text is scanned every `stream_check_chars` (32) and released up to its open last word
+    more = sg.feed(" logs for OOMKilled and describe")
+    assert more == "the pod logs for OOMKilled and "
+    assert sg.feed("", final=True) == "describe"
+
+
+def test_fixed_holdback_waits_for_its_window() -> None:
+    fixed = GuardPipeline(SafetySettings(stream_holdback="fixed", stream_holdback_chars=96))
+    sg = fixed.stream_guard()
+    text = "Check the pod logs, then describe the node and look for memory pressure events."
+    assert "".join(sg.feed(c) for c in text) == ""  # shorter than the hold-back: nothing yet
+    assert sg.feed("", final=True) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Page the on-call at 138 1234 5678 now, please, before the disk fills up completely.",
+        "Page the on-call at +1 (555) 123-4567 now, please, before the disk fills up completely.",
+        "The database password: Sup3rS3cret! must be rotated, then restart the api deployment.",
+        "值班工程师的电话是13812345678，请尽快联系他处理磁盘告警，并在处理后更新工单状态。",
+    ],
+)
+def test_adaptive_holdback_never_releases_part_of_a_value(guard: GuardPipeline, text: str) -> None:
+    for size in (1, 2, 5):
+        out, blocked = stream(guard, [text[i : i + size] for i in range(0, len(text), size)])
+        assert not blocked and "[REDACTED:" in out
+        for leaked in ("1234", "555", "Sup3r", "13812"):
+            assert leaked not in out, (size, out)
+
+
+def test_adaptive_holdback_streams_chinese_without_spaces(guard: GuardPipeline) -> None:
+    sg = guard.stream_guard()
+    text = "检查节点的磁盘使用率，然后清理旧的容器镜像和日志文件，最后确认告警已经恢复。"
+    released = "".join(sg.feed(c) for c in text)
+    assert len(released) >= len(text) - 32  # released as scanned, not held for lack of spaces
+    assert released + sg.feed("", final=True) == text
+
+
 def test_metrics_count_checks_and_actions() -> None:
     m = Metrics()
     g = GuardPipeline(SafetySettings(), m)
