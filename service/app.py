@@ -19,13 +19,14 @@ from starlette.middleware.cors import CORSMiddleware
 from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
 from service import __version__
-from service.api import collections, embeddings, generation, health, models, moderations, retrieve
+from service.api import collections, embeddings, generation, health, lora, models, moderations, retrieve
 from service.auth import AccessControl
 from service.auth.middleware import AuthMiddleware
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth, RemoteEngineMonitor
 from service.engine.cpu import choose_dtype
-from service.engine.supervisor import VLLMSupervisor, default_launch_spec
+from service.engine.lora import LoraAdapters, launch_from_settings
+from service.engine.supervisor import LoraLaunch, VLLMSupervisor, default_launch_spec
 from service.errors import APIError, error_envelope, error_type_for_status
 from service.generation import GenerationService
 from service.knowledge import KnowledgeService
@@ -46,7 +47,9 @@ CORS_EXPOSED_HEADERS = [
 ]  # fmt: skip
 
 
-async def _start_engine(settings: Settings, metrics: Metrics) -> tuple[EngineHealth, str, Any]:
+async def _start_engine(
+    settings: Settings, metrics: Metrics, lora: LoraLaunch | None = None
+) -> tuple[EngineHealth, str, Any]:
     """Return (health, base URL, closer) for the configured engine shape."""
     eng = settings.engine
     if eng.mode == "remote":
@@ -71,6 +74,8 @@ async def _start_engine(settings: Settings, metrics: Metrics) -> tuple[EngineHea
         kv_cache_space_gib=eng.kv_cache_space_gib,
         tool_call_parser=eng.tool_call_parser,
         extra_args=eng.extra_args,
+        quantization=eng.quantization,
+        lora=lora,
     )
 
     def on_state(state: str) -> None:
@@ -97,7 +102,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         t0 = time.monotonic()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         stop_tracing = tracing.configure_tracing(settings.tracing, version=__version__)
-        health, url, stop_engine = await _start_engine(settings, metrics)
+        lora_launch = launch_from_settings(settings) if settings.engine.mode == "embedded" else None
+        health, url, stop_engine = await _start_engine(settings, metrics, lora_launch)
         metrics.engine_stats.attach(
             url, api_key=settings.engine.api_key, timeout_s=settings.engine.metrics_timeout_s
         )
@@ -130,6 +136,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             embedder=emb,
             access=access,
         )
+        state.lora = LoraAdapters(
+            settings=settings, engine=engine, metrics=metrics, launch=lora_launch,
+            reserved_names=set(state.embeddings.aliases),
+        )  # fmt: skip
         kb.chunk_guard = state.generation.safety.ingest_chunks  # flag poisoned chunks at ingestion
         state.tools = state.generation.tools = ToolService(
             generation=state.generation, engine=engine, knowledge=knowledge, settings=settings,
@@ -165,6 +175,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     for r in (
         health.router,
         models.router,
+        lora.router,
         generation.router,
         embeddings.router,
         retrieve.router,

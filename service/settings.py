@@ -26,6 +26,34 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
 
+class LoraSettings(BaseModel):
+    """LoRA adapters served beside the base model (docs/lora.md); vLLM's --enable-lora and limits."""
+
+    enabled: bool = False
+    # Adapters loaded at engine start: name (the `model` clients send) -> PEFT adapter directory.
+    adapters: dict[str, str] = Field(default_factory=dict)
+    max_loras: int = Field(default=2, ge=1)  # adapters in one batch at once
+    max_lora_rank: int = 16  # one of vLLM's values: 1, 8, 16, 32, 64, 128, 256, 320, 512
+    max_cpu_loras: int | None = Field(default=None, ge=1)  # adapters cached in memory (>= max_loras)
+    # POST /v1/load_lora_adapter and /v1/unload_lora_adapter (admin keys only).
+    runtime_updates: bool = True
+
+    @field_validator("adapters")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not name or "/" in name or name.strip() != name:
+                raise ValueError(f"LoRA adapter name {name!r}: use a plain name without '/' or spaces")
+        return v
+
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _rank(cls, v: int) -> int:
+        if v not in (1, 8, 16, 32, 64, 128, 256, 320, 512):
+            raise ValueError("max_lora_rank must be one of vLLM's 1, 8, 16, 32, 64, 128, 256, 320, 512")
+        return v
+
+
 class EngineSettings(BaseModel):
     """How the gateway reaches a vLLM OpenAI-compatible server."""
 
@@ -49,6 +77,10 @@ class EngineSettings(BaseModel):
     max_restarts: int = 5
     extra_args: list[str] = Field(default_factory=list)
     tool_call_parser: str | None = "hermes"
+    # vLLM's --quantization (docs/quantization.md). None: read from the checkpoint's config, which
+    # is what compressed-tensors, AWQ and GPTQ checkpoints need; "fp8" quantizes online (GPU only).
+    quantization: str | None = None
+    lora: LoraSettings = Field(default_factory=LoraSettings)
     # vLLM's /metrics is read (and re-exported as ragserve_engine_*) when ours is scraped; keep it short.
     metrics_timeout_s: float = 1.0
 

@@ -8,6 +8,7 @@ from ingest.embedding import Embedder
 from service.auth import AccessControl
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth
+from service.engine.lora import LoraAdapters
 from service.generation import GenerationService
 from service.knowledge import KnowledgeService
 from service.observability.metrics import Metrics
@@ -27,5 +28,6 @@ class AppState:
     embedder: Embedder
     access: AccessControl
     tools: ToolService | None = None
+    lora: LoraAdapters | None = None  # LoRA admin routes (service/engine/lora.py)
     draining: bool = False
     streams_in_flight: set[object] = field(default_factory=set)

@@ -29,6 +29,9 @@ async def list_models(state: StateDep) -> dict[str, Any]:
     except APIError:
         # Engine not ready: still list what this gateway serves so clients can discover it.
         data.append(_card(base, "ragserve"))
+        if state.settings.engine.lora.enabled:
+            for name in state.settings.engine.lora.adapters:
+                data.append(_card(name, "ragserve", parent=base))
     data.append(_card(state.embeddings.model_id, "ragserve", kind="embedding"))
     for c in await state.knowledge.list_collections():
         data.append(_card(f"rag/{c['name']}", "ragserve", parent=base, kind="rag", collection=c["name"]))

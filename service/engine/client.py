@@ -189,6 +189,11 @@ class EngineClient:
         data: dict[str, Any] = r.json()
         return data
 
+    async def post_text(self, path: str, body: dict[str, Any]) -> str:
+        """POST JSON to an endpoint that answers plain text (vLLM's LoRA load/unload)."""
+        r = await self._send(self._client.build_request("POST", path, json=body))
+        return r.text
+
     async def get_json(self, path: str) -> dict[str, Any]:
         r = await self._send(self._client.build_request("GET", path))
         data: dict[str, Any] = r.json()

@@ -44,6 +44,26 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 @dataclass
+class LoraLaunch:
+    """vLLM's LoRA flags: --enable-lora, the limits, and the adapters to load at start."""
+
+    modules: dict[str, str] = field(default_factory=dict)  # name -> adapter directory
+    max_loras: int = 2
+    max_lora_rank: int = 16
+    max_cpu_loras: int | None = None
+    runtime_updates: bool = True  # VLLM_ALLOW_RUNTIME_LORA_UPDATING: /v1/(un)load_lora_adapter
+
+    def argv(self) -> list[str]:
+        args = ["--enable-lora", "--max-loras", str(self.max_loras)]
+        args += ["--max-lora-rank", str(self.max_lora_rank)]
+        if self.max_cpu_loras is not None:
+            args += ["--max-cpu-loras", str(self.max_cpu_loras)]
+        if self.modules:
+            args += ["--lora-modules", *(f"{name}={path}" for name, path in self.modules.items())]
+        return args
+
+
+@dataclass
 class VLLMLaunchSpec:
     """Everything needed to start `vllm serve` for one model."""
 
@@ -56,6 +76,10 @@ class VLLMLaunchSpec:
     max_num_seqs: int = 64
     kv_cache_space_gib: int = 2
     tool_call_parser: str | None = None
+    quantization: str | None = None
+    # LoRA: None keeps it off. The mapping is live: adapters loaded at run time are added to it, so a
+    # restarted engine comes back with them (vLLM forgets runtime loads when its process dies).
+    lora: LoraLaunch | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -80,6 +104,10 @@ class VLLMLaunchSpec:
             args.append("--enforce-eager")
         if self.tool_call_parser:
             args += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_call_parser]
+        if self.quantization:
+            args += ["--quantization", self.quantization]
+        if self.lora is not None:
+            args += self.lora.argv()
         return args + list(self.extra_args)
 
     def environment(self) -> dict[str, str]:
@@ -90,6 +118,8 @@ class VLLMLaunchSpec:
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("DO_NOT_TRACK", "1")
         env.setdefault("PYTHONUNBUFFERED", "1")
+        if self.lora is not None and self.lora.runtime_updates:
+            env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
         env.update(self.env)
         return env
 
@@ -311,6 +341,8 @@ def default_launch_spec(
     kv_cache_space_gib: int,
     tool_call_parser: str | None,
     extra_args: list[str],
+    quantization: str | None = None,
+    lora: LoraLaunch | None = None,
 ) -> VLLMLaunchSpec:
     return VLLMLaunchSpec(
         model=str(model_path),
@@ -322,5 +354,7 @@ def default_launch_spec(
         max_num_seqs=max_num_seqs,
         kv_cache_space_gib=kv_cache_space_gib,
         tool_call_parser=tool_call_parser,
+        quantization=quantization,
+        lora=lora,
         extra_args=extra_args,
     )

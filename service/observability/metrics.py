@@ -126,6 +126,15 @@ class Metrics:
         )
         # vLLM's own statistics, scraped from the engine's /metrics when ours is scraped.
         self.engine_stats = EngineStats(registry=r)
+        # LoRA adapters loaded/unloaded through the admin API (outcome: ok, rejected (4xx), failed).
+        # Generation metrics carry the adapter's name in their `model` label.
+        self.lora_operations = Counter(
+            "ragserve_lora_adapter_operations_total", "LoRA adapter loads and unloads, by outcome",
+            ["operation", "outcome"], registry=r,
+        )  # fmt: skip
+        for op in ("load", "unload"):
+            for outcome in ("ok", "rejected", "failed"):
+                self.lora_operations.labels(op, outcome)
 
         # -- retrieval ----------------------------------------------------------------------
         self.retrieval_duration = Histogram(

@@ -34,6 +34,9 @@ class FakeVLLM:
         self.peak_in_flight = 0
         self.cancelled_streams = 0  # streams whose client left before the end (generation aborted)
         self.cancelled_requests = 0  # non-streamed requests whose client left during response_delay_s
+        # LoRA as vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING: name -> adapter path.
+        self.lora_updates = True  # False: the load/unload routes do not exist (404 Not Found)
+        self.adapters: dict[str, str] = {}
         self.app = self._build()
 
     def script(self, *replies: str) -> None:
@@ -79,7 +82,7 @@ class FakeVLLM:
         )
 
     def _check(self, body: dict[str, Any]) -> JSONResponse | None:
-        if body.get("model") != self.model:
+        if body.get("model") != self.model and body.get("model") not in self.adapters:
             return self._error(404, f"The model `{body.get('model')}` does not exist.")
         return None
 
@@ -105,8 +108,50 @@ class FakeVLLM:
                         "parent": None,
                         "max_model_len": fake.max_model_len,
                     }
+                ]
+                + [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "vllm", "root": path,
+                     "parent": fake.model, "max_model_len": None}
+                    for name, path in fake.adapters.items()
                 ],
-            }
+            }  # fmt: skip
+
+        @app.post("/v1/load_lora_adapter")
+        async def load_lora(request: Request) -> Response:
+            # vLLM's answers: 404 when no adapter is at the path, 500 when its worker cannot read the
+            # weights (the engine stays up), 400 for a name already loaded; plain text on success.
+            from pathlib import Path
+
+            from safetensors import safe_open
+
+            if not fake.lora_updates:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            body = await request.json()
+            name, path = body["lora_name"], body["lora_path"]
+            if name in fake.adapters:
+                return fake._error(400, f"The lora adapter '{name}' has already been loaded.")
+            if not (Path(path) / "adapter_config.json").is_file():
+                return fake._error(404, f"Loading lora {name} failed: No adapter found for {path}")
+            try:
+                with safe_open(str(Path(path) / "adapter_model.safetensors"), framework="numpy"):
+                    pass
+            except Exception as exc:
+                return JSONResponse(
+                    {"error": {"message": f"Call to add_lora method failed: {exc}",
+                               "type": "InternalServerError", "param": None, "code": 500}},
+                    status_code=500,
+                )  # fmt: skip
+            fake.adapters[name] = path
+            return Response(f"Success: LoRA adapter '{name}' added successfully.", media_type="text/plain")
+
+        @app.post("/v1/unload_lora_adapter")
+        async def unload_lora(request: Request) -> Response:
+            if not fake.lora_updates:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            name = (await request.json())["lora_name"]
+            if fake.adapters.pop(name, None) is None:
+                return fake._error(404, f"The lora adapter '{name}' cannot be found.")
+            return Response(f"Success: LoRA adapter '{name}' removed successfully.", media_type="text/plain")
 
         @app.post("/tokenize")
         async def tokenize(request: Request) -> dict[str, Any]:
