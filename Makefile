@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAGSERVE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-model safety-eval
+.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-model safety-eval java-client java-deps
 
 help:
 	@echo "make serve | make test | make setup | make lint | make clean"
@@ -75,7 +75,30 @@ $(REDIS_STAMP):
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server; }
 	@mkdir -p $(VENV) && touch $@
 
-test: setup lint typecheck prometheus-tools redis-server
+# Java client (clients/java): JDK 17 javac + Jackson from Debian (libjackson2-databind-java), no Maven
+# downloads. Installs what is missing (no-op when present); recompiles only when sources change.
+JAVA_BUILD := build/java
+JACKSON_CP := /usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar:/usr/share/java/jackson-annotations.jar
+JAVA_LIB_SRCS := $(shell find clients/java/src/main -name '*.java' 2>/dev/null | sort)
+JAVA_APP_SRCS := $(shell find clients/java/src/example clients/java/src/test -name '*.java' 2>/dev/null | sort)
+JAVAC := javac --release 17 -encoding UTF-8 -Xlint:all -Werror
+java-client: $(JAVA_BUILD)/ragserve-client.jar $(JAVA_BUILD)/app-classes.stamp
+java-deps:
+	@command -v javac >/dev/null 2>&1 && test -f /usr/share/java/jackson-databind.jar || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    libjackson2-databind-java $$(command -v javac >/dev/null 2>&1 || echo openjdk-17-jdk-headless); }
+$(JAVA_BUILD)/ragserve-client.jar: $(JAVA_LIB_SRCS) | java-deps
+	@rm -rf $(JAVA_BUILD)/classes && mkdir -p $(JAVA_BUILD)/classes
+	$(JAVAC) -cp $(JACKSON_CP) -d $(JAVA_BUILD)/classes $(JAVA_LIB_SRCS)
+	jar --create --file $@ -C $(JAVA_BUILD)/classes .
+$(JAVA_BUILD)/app-classes.stamp: $(JAVA_BUILD)/ragserve-client.jar $(JAVA_APP_SRCS)
+	@rm -rf $(JAVA_BUILD)/app-classes && mkdir -p $(JAVA_BUILD)/app-classes
+	$(JAVAC) -cp $(JACKSON_CP):$(JAVA_BUILD)/ragserve-client.jar -d $(JAVA_BUILD)/app-classes $(JAVA_APP_SRCS)
+	@touch $@
+
+test: setup lint typecheck prometheus-tools redis-server java-client
 	$(BIN)/pytest -q -p no:cacheprovider --timeout=900
 
 # Copy deploy/prometheus/ rule groups and the deploy/grafana/ dashboard into k8s/ (tests/deploy checks them).
