@@ -20,6 +20,7 @@ from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
 from service import __version__
 from service.api import collections, embeddings, generation, health, lora, models, moderations, retrieve
+from service.api import rca as rca_api
 from service.auth import AccessControl
 from service.auth.middleware import AuthMiddleware
 from service.embeddings import EmbeddingService
@@ -33,6 +34,7 @@ from service.knowledge import KnowledgeService
 from service.middleware import BodySizeLimit, HTTPMetrics, RequestContext
 from service.observability import tracing
 from service.observability.metrics import Metrics
+from service.rca.service import build_rca_service
 from service.settings import Settings
 from service.state import AppState
 from service.tools.service import ToolService
@@ -145,6 +147,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             generation=state.generation, engine=engine, knowledge=knowledge, settings=settings,
             metrics=metrics,
         )  # fmt: skip
+        state.rca = build_rca_service(state)  # alerts -> analyses; its workers start here
+        state.rca.start()
         metrics.build_info.info(
             {"version": __version__, "model": settings.engine.served_model_name, "embedder": emb.model_id}
         )
@@ -155,6 +159,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         finally:
             state.draining = True
             await _drain(state, settings.server.shutdown_grace_s)
+            await state.rca.stop()
             await engine.aclose()
             await stop_engine()
             await access.aclose()
@@ -181,6 +186,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         retrieve.router,
         collections.router,
         moderations.router,
+        rca_api.router,
     ):
         app.include_router(r)
     _install_error_handlers(app)

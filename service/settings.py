@@ -174,6 +174,46 @@ class CorsSettings(BaseModel):
     max_age_s: int = 600
 
 
+class RcaSettings(BaseModel):
+    """Root-cause analysis (`/v1/rca`, the Alertmanager webhook): retrieval, budgets, bounds, worker."""
+
+    default_top_k: int = Field(default=4, ge=1, le=10)
+    default_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    # A passage counts as a runbook for the alert when its dense cosine similarity to the alert text
+    # (dense and hybrid modes) reaches this, or its BM25 score reaches min_bm25_score (bm25 mode), or
+    # it names the alert. Chosen from the sample-corpus and OpenShift-runbook alerts (docs/rca.md).
+    min_dense_score: float = Field(default=0.45, ge=-1.0, le=1.0)
+    min_bm25_score: float = Field(default=5.0, ge=0.0)
+    max_hypotheses: int = Field(default=2, ge=1, le=5)
+    max_tokens: int = Field(default=640, ge=64)
+    # Evidence budget: characters of caller evidence shown to the model in total and per item; the
+    # prompt is then trimmed further to fit the model's context (measured in tokens by the engine).
+    evidence_max_chars: int = Field(default=3000, ge=200)
+    evidence_item_max_chars: int = Field(default=300, ge=40)
+    runbook_max_chars: int = Field(default=700, ge=100)
+    excerpt_max_chars: int = Field(default=400, ge=40)
+    # Bounds of the model's strings and arrays while decoding (small models write runaway strings).
+    max_summary_chars: int = Field(default=240, ge=20)
+    max_title_chars: int = Field(default=80, ge=10)
+    max_reasoning_chars: int = Field(default=300, ge=20)
+    max_check_chars: int = Field(default=120, ge=10)
+    max_remediation_chars: int = Field(default=240, ge=20)
+    max_checks: int = Field(default=3, ge=1, le=10)
+    max_evidence_refs: int = Field(default=4, ge=1, le=16)
+    max_missing_items: int = Field(default=2, ge=0, le=10)
+    retries: int = Field(default=1, ge=0, le=3)  # after a cut-off or invalid output, with tighter bounds
+    # Prometheus queries per analysis (needs tools.prometheus_url), over this window before the alert.
+    max_queries: int = Field(default=3, ge=0, le=10)
+    query_lookback_s: float = Field(default=900.0, gt=0)
+    # Background analyses of webhook alerts.
+    workers: int = Field(default=1, ge=1, le=16)
+    queue_max: int = Field(default=100, ge=1)
+    analysis_timeout_s: float = Field(default=300.0, gt=0)
+    # Stored analyses (SQLite under data_dir/rca): the oldest beyond max_rows or max_age_days go.
+    retention_max_rows: int = Field(default=5000, ge=1)
+    retention_max_age_days: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSERVE_",
@@ -197,6 +237,7 @@ class Settings(BaseSettings):
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)  # guards: docs/safety.md
+    rca: RcaSettings = Field(default_factory=RcaSettings)  # root-cause analysis: docs/rca.md
 
     @field_validator("data_dir")
     @classmethod

@@ -12,6 +12,7 @@ from service.engine.lora import LoraAdapters
 from service.generation import GenerationService
 from service.knowledge import KnowledgeService
 from service.observability.metrics import Metrics
+from service.rca.service import RcaService
 from service.settings import Settings
 from service.tools.service import ToolService
 
@@ -28,6 +29,7 @@ class AppState:
     embedder: Embedder
     access: AccessControl
     tools: ToolService | None = None
+    rca: RcaService | None = None  # root-cause analysis (service/rca)
     lora: LoraAdapters | None = None  # LoRA admin routes (service/engine/lora.py)
     draining: bool = False
     streams_in_flight: set[object] = field(default_factory=set)

@@ -279,6 +279,35 @@ class Metrics:
             ["outcome"], registry=r,
         )  # fmt: skip
 
+        # -- root-cause analysis (service/rca) ----------------------------------------------
+        # source: api|webhook; status: completed|failed; action: queued|duplicate|resolved|ignored|rejected.
+        self.rca_analyses = Counter(
+            "ragserve_rca_analyses_total", "Root-cause analyses finished, by source and status",
+            ["source", "status"], registry=r,
+        )  # fmt: skip
+        for source in ("api", "webhook"):
+            for status in ("completed", "failed"):
+                self.rca_analyses.labels(source, status)
+        self.rca_duration = Histogram(
+            "ragserve_rca_analysis_duration_seconds", "Wall time of one root-cause analysis", ["source"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rca_webhook_alerts = Counter(
+            "ragserve_rca_webhook_alerts_total", "Alerts received by the Alertmanager webhook, by action",
+            ["action"], registry=r,
+        )  # fmt: skip
+        self.rca_queue_depth = Gauge(
+            "ragserve_rca_queue_depth", "Webhook analyses waiting for a worker", registry=r
+        )
+        self.rca_evidence_refs = Counter(
+            "ragserve_rca_evidence_refs_total",
+            "Evidence references written by the model, by outcome (verified, dropped)", ["outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.rca_no_runbook = Counter(
+            "ragserve_rca_no_runbook_total", "Analyses for which no relevant runbook was found", registry=r
+        )
+
     # -- helpers for the places that record -----------------------------------------------
 
     def observe_retrieval_stages(self, timings: dict[str, float]) -> None:

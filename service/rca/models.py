@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 AlertStatus = Literal["firing", "resolved"]
 """Alertmanager's alert status."""
@@ -96,7 +97,9 @@ class Alert(_Input):
     @classmethod
     def _has_alertname(cls, v: dict[str, str]) -> dict[str, str]:
         if not str(v.get("alertname", "")).strip():
-            raise ValueError("labels.alertname is required")
+            raise PydanticCustomError(
+                "missing_alertname", "labels.alertname is required (a non-empty string)"
+            )
         return v
 
     @field_validator("endsAt")
@@ -297,9 +300,9 @@ class ToolCallRecord(_Output):
 class RcaUsage(_Output):
     """Token counts of the model call."""
 
-    prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    total_tokens: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0, description="Prompt tokens, summed over attempts.")
+    completion_tokens: int = Field(ge=0, description="Generated tokens, summed over attempts.")
+    total_tokens: int = Field(ge=0, description="Prompt plus generated tokens.")
 
 
 class RcaAnalysis(_Output):
@@ -404,10 +407,10 @@ class WebhookResponse(_Output):
 class RcaStreamError(_Output):
     """Error travelling inside a stream (same fields as the OpenAI error envelope's `error`)."""
 
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
+    message: str = Field(description="What went wrong, for the user.")
+    type: str = Field(description="Error type, as in the OpenAI envelope (e.g. `server_error`).")
+    param: str | None = Field(default=None, description="The request field at fault, if any.")
+    code: str | None = Field(default=None, description="Machine-readable code (e.g. `invalid_analysis`).")
 
 
 class RcaStreamEvent(_Output):

@@ -1,0 +1,177 @@
+"""A real gateway over real HTTP, the project's sample corpus, and the scripted fake engine, for RCA tests.
+
+Collections: `default` (deploy/sample_corpus: runbooks for KubePodCrashLooping, HighErrorRate,
+OOMKilled, disk pressure, ragserve's own alerts) and `notes` (one unrelated document).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.app import create_app
+from service.rca.service import RcaService
+from service.settings import EngineSettings, RcaSettings, Settings, ToolSettings
+from tests.conftest import REPO
+from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.servers import serve_in_thread
+
+SAMPLE_CORPUS = REPO / "deploy" / "sample_corpus"
+
+
+@dataclass
+class RcaGateway:
+    url: str
+    fake: FakeVLLM
+    settings: Settings
+    app: Any
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def rca(self) -> RcaService:
+        service: RcaService | None = self.app.state.ragserve.rca
+        assert service is not None
+        return service
+
+    def sent(self) -> list[dict[str, Any]]:
+        return [r for r in self.fake.requests if "messages" in r]
+
+    def post(self, body: dict[str, Any], **kw: Any) -> httpx.Response:
+        kw.setdefault("timeout", 60)
+        return httpx.post(self.v1 + "/rca", json=body, **kw)
+
+    def webhook(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
+        kw.setdefault("timeout", 30)
+        return httpx.post(self.v1 + "/alertmanager/webhook", json=payload, **kw)
+
+    def wait_idle(self, timeout_s: float = 30) -> None:
+        """Until the background queue is empty and no worker is busy (polled over HTTP-visible state)."""
+        deadline = time.monotonic() + timeout_s
+        while self.rca._queue.qsize() or self.rca.busy:
+            assert time.monotonic() < deadline, "background analyses did not finish"
+            time.sleep(0.05)
+
+    def metric(self, name: str, **labels: str) -> float:
+        text = httpx.get(self.url + "/metrics", timeout=10).text
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name and labels.items() <= s.labels.items()
+        )
+
+
+def alert(name: str = "KubePodCrashLooping", *, status: str = "firing", **labels: str) -> dict[str, Any]:
+    annotations = {
+        "KubePodCrashLooping": {
+            "summary": "Pod shop/cart-7d9f is crash looping",
+            "description": "Pod shop/cart-7d9f (container cart) is restarting 5 times / 10 minutes.",
+        },
+        "HighErrorRate": {"summary": "checkout returns 5xx for 7% of requests"},
+        "EtcdNoLeader": {"summary": "etcd cluster member has no leader", "description": "for 1 minute"},
+    }.get(name, {"summary": f"{name} fired"})
+    return {
+        "status": status,
+        "labels": {"alertname": name, "namespace": "shop", "severity": "warning", **labels},
+        "annotations": annotations,
+        "startsAt": "2026-11-23T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-23T10:30:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up&g0.tab=1",
+    }
+
+
+def webhook_payload(*alerts: dict[str, Any], status: str | None = None) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="test"}',
+        "truncatedAlerts": 0,
+        "status": status or ("firing" if any(a["status"] == "firing" for a in alerts) else "resolved"),
+        "receiver": "ragserve",
+        "groupLabels": {"alertname": alerts[0]["labels"]["alertname"]},
+        "commonLabels": {"namespace": "shop"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": list(alerts),
+    }
+
+
+def model_reply(
+    *refs: str,
+    hypotheses: int = 1,
+    severity: str = "warning",
+    missing: list[str] | None = None,
+    confidence: float = 0.7,
+) -> str:
+    """What the engine would write under the decoding schema (the fake does not enforce it)."""
+    return json.dumps(
+        {
+            "summary": "The cart container crashes at start-up.",
+            "severity": severity,
+            "hypotheses": [
+                {
+                    "title": f"Bad configuration after the rollout ({i})",
+                    "evidence": list(refs),
+                    "reasoning": "The logs show a missing setting right after the deploy.",
+                    "confidence": confidence,
+                    "checks": ["kubectl logs cart-7d9f -n shop --previous"],
+                    "remediation": "kubectl rollout undo deployment/cart -n shop",
+                }
+                for i in range(hypotheses)
+            ],
+            "missing_data": missing or [],
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def _rca_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RcaGateway]:
+    from ingest.knowledge_base import KnowledgeBase
+
+    fake = FakeVLLM()
+    with serve_in_thread(fake.app, ready_path="/health") as engine_url:
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("rca-gateway"),
+            engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
+            tools=ToolSettings(tool_timeout_s=5.0),
+            rca=RcaSettings(),
+        )
+        kb = KnowledgeBase(settings.collections_dir, shared_embedder)  # type: ignore[arg-type]
+        kb.ingest_paths("default", [SAMPLE_CORPUS])
+        notes: Path = tmp_path_factory.mktemp("rca-notes")
+        (notes / "lunch.md").write_text("# Lunch\n\nThe canteen serves soup on Mondays.\n", encoding="utf-8")
+        kb.ingest_paths("notes", [notes])
+        app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
+        with serve_in_thread(app) as url:
+            yield RcaGateway(url=url, fake=fake, settings=settings, app=app)
+
+
+@pytest.fixture
+def gw(_rca_gateway: RcaGateway) -> Iterator[RcaGateway]:
+    """The shared RCA gateway with a clean script; RCA and tool settings changed by a test are restored."""
+    g = _rca_gateway
+    g.wait_idle()
+    g.fake.replies.clear()
+    g.fake.requests.clear()
+    saved_rca = g.settings.rca.model_copy(deep=True)
+    saved_tools = g.settings.tools.model_copy(deep=True)
+    store = g.rca.store
+    saved_store = (store.max_rows, store.max_age_s)
+    yield g
+    g.wait_idle()
+    for name in RcaSettings.model_fields:
+        setattr(g.settings.rca, name, getattr(saved_rca, name))
+    for name in ToolSettings.model_fields:
+        setattr(g.settings.tools, name, getattr(saved_tools, name))
+    store.max_rows, store.max_age_s = saved_store
+    assert not g.fake.replies, f"scripted replies left unused: {list(g.fake.replies)}"
