@@ -1,8 +1,8 @@
 """The Java client (clients/java) against the live gateway and real engine of tests/e2e.
 
-Runs the client's check program (PASS/FAIL per check, non-zero exit on any failure) and the example
-program. Named `test_a_*` so it runs before test_live.py, whose last tests kill the engine and stop
-the server.
+Runs the client's check program (PASS/FAIL per check, non-zero exit on any failure: chat, retrieval,
+errors, then the RCA API) and the example program. Named `test_a_*` so it runs before test_live.py,
+whose last tests kill the engine and stop the server.
 """
 
 from __future__ import annotations
@@ -38,3 +38,10 @@ def test_java_example_program(live_server: LiveServer, java_classpath: str) -> N
     assert "runbooks/pod-oomkilled.md" in out
     assert re.search(r"^default\s+\d+ documents", out, re.M)
     assert "NotFoundException status=404 type=invalid_request_error code=model_not_found" in out
+
+
+def test_java_client_rca_api(live_server: LiveServer, java_classpath: str) -> None:
+    """Analyses whole and streamed, the Alertmanager webhook (dedup, background run, resolve), listing."""
+    r = run_java(java_classpath, CHECK_MAIN, "--base-url", live_server.url, "--suite", "rca", timeout_s=900)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\nserver log:\n{live_server.log_tail()}"
+    assert re.search(r"^5 passed, 0 failed$", r.stdout, re.M), r.stdout
