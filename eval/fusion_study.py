@@ -1,6 +1,7 @@
 """Offline study of hybrid fusion: every ranker's score for every chunk, cached, then fusions compared.
 
     .venv/bin/python -m eval.fusion_study --data-dir DIR --collection NAME --queries FILE... [--cache F.npz]
+        [--stemmer english|none]
 
 For each query it computes the dense score (cosine) and the BM25 score of every chunk of the
 collection once, then replays candidate selection and fusion exactly as `ingest.search` does (the
@@ -27,12 +28,22 @@ from ingest.store.versions import read_manifest
 
 
 def load_matrix(
-    data_dir: Path, collection: str, queries: list[dict[str, Any]], cache: Path | None
+    data_dir: Path,
+    collection: str,
+    queries: list[dict[str, Any]],
+    cache: Path | None,
+    analyzer: lexical.Analyzer | None = None,
 ) -> dict[str, Any]:
-    """Dense and BM25 score matrices (queries x chunks), chunk -> document, cached in an .npz file."""
+    """Dense and BM25 score matrices (queries x chunks), chunk -> document, cached in an .npz file.
+
+    BM25 uses the collection's own analyzer unless `analyzer` is given (then it is rebuilt in memory).
+    """
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=True)
-        if list(z["qids"]) == [q["id"] for q in queries]:
+        same_analyzer = analyzer is None or (
+            "analyzer" in z.files and json.loads(str(z["analyzer"])) == analyzer.to_json()
+        )
+        if list(z["qids"]) == [q["id"] for q in queries] and "coverage" in z.files and same_analyzer:
             return {k: z[k] for k in z.files}
     from ingest.embedding import Embedder
 
@@ -49,13 +60,22 @@ def load_matrix(
     qv = emb.encode([q["query"] for q in queries])
     dense = (qv @ vecs.T).astype(np.float32)
     assert snap.bm25 is not None
-    bm25 = np.stack([lexical.scores(snap.bm25, lexical.tokenize(q["query"])) for q in queries]).astype(
-        np.float32
-    )
+    lex = snap.bm25
+    if analyzer is not None and analyzer != lex.analyzer:  # rebuild from the stored surface tokens
+        lex = lexical.build(snap.docs.token_lists(), analyzer)
+    tokens = [lex.query_tokens(q["query"]) for q in queries]
+    bm25 = np.stack([lex.scores(t) for t in tokens]).astype(np.float32)
+    # The fusion needs the lexical coverage of BM25's best chunk only (not a second matrix).
+    coverage = np.zeros(len(queries), np.float32)
+    for i, (t, b) in enumerate(zip(tokens, bm25, strict=True)):
+        if b.max() > 0:
+            coverage[i] = lex.coverage(t, int(np.argmax(b)))
     out = {
         "qids": np.array([q["id"] for q in queries], dtype=object),
+        "analyzer": np.array(json.dumps(lex.analyzer.to_json())),
         "dense": dense,
         "bm25": bm25,
+        "coverage": coverage,
         "doc_of": doc_of,
     }
     if cache is not None:
@@ -81,7 +101,12 @@ def replay(
 
 
 def first_doc(
-    fusion: str, query: str, dense_all: np.ndarray, bm25_all: np.ndarray, doc_of: np.ndarray
+    fusion: str,
+    query: str,
+    dense_all: np.ndarray,
+    bm25_all: np.ndarray,
+    doc_of: np.ndarray,
+    coverage: float = 0.0,
 ) -> str:
     """Document of the top chunk for one mode/fusion."""
     if fusion == "dense":
@@ -89,7 +114,9 @@ def first_doc(
     if fusion == "bm25":
         return str(doc_of[int(np.argmax(bm25_all))]) if bm25_all.max() > 0 else ""
     pool, dp, bp, d_ref, b_ref = replay(query, dense_all, bm25_all)
-    fused = S.fuse(query, dp, bp, d_ref, b_ref, multilingual_embedder=False, method=fusion)
+    fused = S.fuse(
+        query, dp, bp, d_ref, b_ref, multilingual_embedder=False, lexical_coverage=coverage, method=fusion
+    )
     return str(doc_of[int(pool[int(np.argmax(fused))])])
 
 
@@ -100,13 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=Path, nargs="+", required=True)
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--fusions", default="dense,bm25," + ",".join(S.FUSION_METHODS))
+    ap.add_argument(
+        "--stemmer",
+        help="BM25 analyzer to study instead of the collection's own: a Snowball language, or 'none'",
+    )
     args = ap.parse_args(argv)
+    analyzer = None
+    if args.stemmer:
+        analyzer = lexical.Analyzer(stemmer=None if args.stemmer == "none" else args.stemmer)
     sets = {
         p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
         for p in args.queries
     }
     allq = [q for qs in sets.values() for q in qs]
-    mat = load_matrix(args.data_dir, args.collection, allq, args.cache)
+    mat = load_matrix(args.data_dir, args.collection, allq, args.cache, analyzer)
     at = {q["id"]: i for i, q in enumerate(allq)}
     fusions = args.fusions.split(",")
     print(f"{'queries':<28} {'n':>5} " + " ".join(f"{f:>12}" for f in fusions))
@@ -116,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             hits = 0
             for q in qs:
                 i = at[q["id"]]
-                hits += (
-                    first_doc(f, q["query"], mat["dense"][i], mat["bm25"][i], mat["doc_of"]) in q["relevant"]
+                top = first_doc(
+                    f, q["query"], mat["dense"][i], mat["bm25"][i], mat["doc_of"], float(mat["coverage"][i])
                 )
+                hits += top in q["relevant"]
             row.append(hits / len(qs))
         print(f"{name:<28} {len(qs):>5} " + " ".join(f"{x:>12.3f}" for x in row))
     return 0

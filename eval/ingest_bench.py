@@ -2,7 +2,8 @@
 
     .venv/bin/python -m eval.ingest_bench throughput --corpus DIR [--limit-chunks N] --out F.json
     .venv/bin/python -m eval.ingest_bench noop --files 1000 --out F.json
-    .venv/bin/python -m eval.ingest_bench query --chunks 10000,100000 --queries 200 --out F.json
+    .venv/bin/python -m eval.ingest_bench query --chunks 10000,100000 --queries 200 [--torch-threads 1,2] \
+        --out F.json
 
 - throughput: ingest a corpus into a temporary collection (load, chunk, embed, write, publish) and
   encode the very same chunk texts (`Chunk.index_text`) with the raw `SentenceTransformer.encode`
@@ -14,7 +15,8 @@
   store (`VersionWriter`: docstore, FAISS, BM25; HNSW above `HNSW_THRESHOLD`); queries are noisy
   copies of stored vectors plus words of the same chunk. Reports `ingest.search` latency p50/p99
   per mode, query embedding excluded (measured apart on real text), and recall@10 of the index
-  against exact inner-product search.
+  against exact inner-product search. `--torch-threads 1,2` adds the whole retrieval path per
+  thread count (a real query embedding, then the hybrid search), as the gateway runs it.
 """
 
 from __future__ import annotations
@@ -175,8 +177,49 @@ def _fixed(vec: np.ndarray) -> Callable[[str], np.ndarray]:
     return lambda _query: vec
 
 
-def bench_query(sizes: list[int], n_queries: int, emb: Any = None) -> dict[str, Any]:
-    """Search latency per mode and the index's recall@10 against exact search, per collection size."""
+def _retrieval_latency(
+    snap: Any, emb: Any, texts: list[str], qvecs: np.ndarray, qtexts: list[str], threads: int
+) -> dict[str, float]:
+    """Whole retrieval path per query with `threads` torch threads: embed a real query, hybrid search.
+
+    The real embedding is computed and timed, then the synthetic collection is searched with the
+    synthetic query vector (the real one would not fit its vectors); `torch.set_num_threads` is what
+    the gateway's RAGSERVE_EMBEDDING__TORCH_THREADS does.
+    """
+    import torch
+
+    from ingest.search import search
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        lat, emb_lat = [], []
+        for i, (qv, qt) in enumerate(zip(qvecs, qtexts, strict=True)):
+            text = f"{texts[i % len(texts)]} {qt}"
+            t0 = time.perf_counter()
+            emb.encode_query(text)
+            t1 = time.perf_counter()
+            search(snap, qt, embed=_fixed(qv), top_k=10, mode="hybrid")
+            t2 = time.perf_counter()
+            emb_lat.append((t1 - t0) * 1000)
+            lat.append((t2 - t0) * 1000)
+    finally:
+        torch.set_num_threads(before)
+    return {
+        f"t{threads}_embed_ms_p50": round(m.percentile(emb_lat, 50), 2),
+        f"t{threads}_embed_ms_p99": round(m.percentile(emb_lat, 99), 2),
+        f"t{threads}_retrieval_ms_p50": round(m.percentile(lat, 50), 2),
+        f"t{threads}_retrieval_ms_p99": round(m.percentile(lat, 99), 2),
+    }
+
+
+def bench_query(
+    sizes: list[int], n_queries: int, emb: Any = None, torch_threads: list[int] | None = None
+) -> dict[str, Any]:
+    """Search latency per mode and the index's recall@10 against exact search, per collection size.
+
+    With `torch_threads`, also the whole retrieval path (query embedding + hybrid search) per thread count.
+    """
     import faiss
 
     from ingest.search import search
@@ -242,6 +285,9 @@ def bench_query(sizes: list[int], n_queries: int, emb: Any = None) -> dict[str, 
                     lat.append((time.perf_counter() - t0) * 1000)
                 row[f"{mode}_ms_p50"] = round(m.percentile(lat, 50), 2)
                 row[f"{mode}_ms_p99"] = round(m.percentile(lat, 99), 2)
+            for threads in torch_threads or []:
+                row[f"load_before_t{threads}"] = round(os.getloadavg()[0], 2)
+                row.update(_retrieval_latency(snap, emb, real_queries, qvecs, qtexts, threads))
             out["sizes"].append(row)
             print(json.dumps(row), file=sys.stderr)
     return out
@@ -259,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("query")
     p.add_argument("--chunks", default="10000,100000")
     p.add_argument("--queries", type=int, default=200)
+    p.add_argument(
+        "--torch-threads",
+        default="",
+        help="comma-separated torch thread counts (e.g. 1,2): also time query embedding + hybrid search",
+    )
     for p in sub.choices.values():
         p.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -267,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "noop":
         res = bench_noop(args.files)
     else:
-        res = bench_query([int(x) for x in args.chunks.split(",")], args.queries)
+        threads = [int(x) for x in args.torch_threads.split(",") if x]
+        res = bench_query([int(x) for x in args.chunks.split(",")], args.queries, torch_threads=threads)
     doc = {"benchmark": args.what, **res, "machine": machine()}
     text = json.dumps(doc, indent=2)
     print(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import logging
 import os
 import posixpath
 import re
@@ -38,6 +39,7 @@ from ingest.store.vectors import HNSW_THRESHOLD
 from ingest.store.versions import MANIFEST, read_manifest, writer_lock
 from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, SearchHit
 
+log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_DOCUMENT_ID = 1024
 Progress = Callable[[str, int, int], None]
@@ -386,6 +388,11 @@ class KnowledgeBase:
                             summary.deleted += 1
                 if writer is None and manifest is None:
                     get_writer()  # a new collection is published even when nothing was ingested
+                if writer is None and manifest is not None and lexical_outdated(manifest):
+                    # Built before the current BM25 analysis (e.g. without stemming): a re-ingest,
+                    # even with nothing changed, republishes it with BM25 rebuilt the current way.
+                    log.info("collection %s: rebuilding BM25 with %s", name, lexical.DEFAULT.to_json())
+                    get_writer()
                 if writer is not None:
                     writer.publish(self.hnsw_threshold)
             except BaseException:
@@ -479,6 +486,11 @@ class KnowledgeBase:
                 summary.added += 1
         pending.items.clear()
         pending.chunks = 0
+
+
+def lexical_outdated(manifest: dict[str, Any]) -> bool:
+    """Whether a published version's BM25 index was built with another analysis than today's."""
+    return int(manifest.get("chunks", 0)) > 0 and manifest.get("bm25_analyzer") != lexical.DEFAULT.to_json()
 
 
 def _carry(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,16 @@ Scores in `SearchHit.score` (higher is better):
 
 Why not reciprocal-rank fusion: ranks throw away how sure each ranker is. With an English-only
 embedder, dense results for a Chinese query are noise, and RRF lets that noise outvote BM25
-(measured on CMRC 2018: 95% -> 23% first hit). Here each ranker is weighted by evidence: the
-query's language against what the embedder covers, and whether the ranker found anything at all;
+(measured on CMRC 2018: 95% -> 23% first hit). Here each ranker is weighted per query by evidence:
+- the query's language against what the embedder covers (an English-only model's similarity for
+  Chinese text fades out with the query's CJK share);
+- whether each ranker found anything at all;
+- lexical coverage: the share of the query's IDF mass that occurs in BM25's best chunk. A query
+  whose rare words all sit in one passage copies that passage's wording, and exact words then
+  separate near-duplicate runbooks better than an embedding does, so BM25 leads; a paraphrase
+  shares few words with its answer, so the embedding, which bridges vocabulary, weighs as much.
+  (Measured in docs/benchmarks.md: generated near-verbatim queries have coverage 1.0 at the
+  median, hand-written paraphrases 0.63.)
 z-scores then let a ranker whose best hit stands far above its other candidates dominate one
 whose scores are flat.
 """
@@ -25,7 +33,7 @@ import numpy as np
 
 from ingest.chunking import cjk_ratio
 from ingest.errors import IngestError
-from ingest.store import lexical, vectors
+from ingest.store import vectors
 from ingest.store.collection import Snapshot
 from ingest.types import SearchHit
 
@@ -41,19 +49,33 @@ class FusionWeights:
     bm25: float
 
 
+# The dense share of an English query's fused score, by lexical coverage (see the module docstring);
+# chosen on the tuning query sets with `eval.fusion_study` (docs/benchmarks.md): any paraphrase share
+# from 0.3 to 0.7 and any verbatim share up to 0.1 tie there; 0.2 and more lose near-verbatim queries.
+DENSE_SHARE_PARAPHRASE = 0.5
+DENSE_SHARE_VERBATIM = 0.1
+
+
 def fusion_weights(
-    query: str, *, multilingual_embedder: bool, bm25_found: bool, dense_found: bool
+    query: str,
+    *,
+    multilingual_embedder: bool,
+    bm25_found: bool,
+    dense_found: bool,
+    lexical_coverage: float = 0.0,
 ) -> FusionWeights:
-    """Weights from evidence: query language vs. embedder coverage, whether each ranker found anything."""
+    """Weights from evidence: whether each ranker found anything, lexical coverage, query language."""
     if not bm25_found:
         return FusionWeights(1.0, 0.0)
     if not dense_found:
         return FusionWeights(0.0, 1.0)
-    dense = 1.0
+    c = min(max(lexical_coverage, 0.0), 1.0)
+    share = DENSE_SHARE_PARAPHRASE * (1.0 - c) + DENSE_SHARE_VERBATIM * c
+    odds = share / (1.0 - share)
     if not multilingual_embedder:
         # An English-only model's similarity for CJK text is noise: fade it out by the CJK share.
-        dense = (1.0 - cjk_ratio(query)) ** 3
-    return FusionWeights(dense / (1.0 + dense), 1.0 / (1.0 + dense))
+        odds *= (1.0 - cjk_ratio(query)) ** 3
+    return FusionWeights(odds / (1.0 + odds), 1.0 / (1.0 + odds))
 
 
 def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -68,7 +90,9 @@ def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return ((values - mu) / sigma).astype(np.float32)
 
 
-FUSION_METHODS: tuple[str, ...] = ("zscore", "rrf")
+# "zscore" is production; "zscore-flat" (coverage ignored, the fusion before issue 3's stemming
+# work) and "rrf" exist for `eval.fusion_study`.
+FUSION_METHODS: tuple[str, ...] = ("zscore", "zscore-flat", "rrf")
 
 
 def fuse(
@@ -79,18 +103,21 @@ def fuse(
     bm25_ref: np.ndarray,
     *,
     multilingual_embedder: bool,
+    lexical_coverage: float = 0.0,
     method: str = "zscore",
 ) -> np.ndarray:
     """Fused scores of a candidate pool from both rankers' scores of it.
 
     `dense_ref` / `bm25_ref` are each ranker's own top candidates' scores (best first), the
-    reference for how unusual a pool member's score is. `method` exists for `eval.fusion_study`.
+    reference for how unusual a pool member's score is; `lexical_coverage` is
+    `LexicalIndex.coverage` of BM25's best chunk.
     """
     w = fusion_weights(
         query,
         multilingual_embedder=multilingual_embedder,
         bm25_found=len(bm25_ref) > 0,
         dense_found=len(dense_ref) > 0,
+        lexical_coverage=0.0 if method == "zscore-flat" else lexical_coverage,
     )
     if method == "rrf":
         rd = _ranks(dense)
@@ -156,8 +183,10 @@ def search(
         d_scores, d_pos = vectors.search(snap.index, q, k, allowed)
         t = _lap(timings, "dense", t)
     b_all = None
+    q_tokens: list[str] = []
     if mode in ("bm25", "hybrid") and snap.bm25 is not None:
-        b_all = lexical.scores(snap.bm25, lexical.tokenize(query))
+        q_tokens = snap.bm25.query_tokens(query)
+        b_all = snap.bm25.scores(q_tokens)
         if allowed is not None:
             mask = np.zeros(n, bool)
             mask[allowed] = True
@@ -182,12 +211,35 @@ def search(
     # Score every candidate by both rankers, so a chunk one ranker missed is judged on its real score.
     dense_all = vectors.vectors_at(snap.index, pool) @ q
     bm25_all = b_all[pool] if b_all is not None else np.zeros(len(pool), np.float32)
-    fused = fuse(query, dense_all, bm25_all, d_scores, b_scores, multilingual_embedder=multilingual_embedder)
+    coverage = snap.bm25.coverage(q_tokens, int(b_pos[0])) if snap.bm25 is not None and len(b_pos) else 0.0
+    fused = fuse(
+        query,
+        dense_all,
+        bm25_all,
+        d_scores,
+        b_scores,
+        multilingual_embedder=multilingual_embedder,
+        lexical_coverage=coverage,
+    )
     fs, fp = _top(fused, pool, top_k)
     _lap(timings, "fuse", t)
     where = {int(p): i for i, p in enumerate(pool)}
+    w = fusion_weights(
+        query,
+        multilingual_embedder=multilingual_embedder,
+        bm25_found=len(b_scores) > 0,
+        dense_found=len(d_scores) > 0,
+        lexical_coverage=coverage,
+    )
+    # Each ranker's own score plus the query's fusion evidence, for debugging a ranking.
     extra = {
-        int(p): {"dense": float(dense_all[where[int(p)]]), "bm25": float(bm25_all[where[int(p)]])} for p in fp
+        int(p): {
+            "dense": float(dense_all[where[int(p)]]),
+            "bm25": float(bm25_all[where[int(p)]]),
+            "lexical_coverage": round(coverage, 4),
+            "dense_weight": round(w.dense, 4),
+        }
+        for p in fp
     }
     return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 
 from ingest.chunking import Chunk
@@ -25,6 +25,7 @@ from ingest.store.versions import (
 )
 
 ROWIDS = "rowids.npy"  # position in FAISS/BM25 -> docstore chunk id, ascending
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
@@ -44,7 +45,7 @@ class Snapshot:
     manifest: dict[str, Any]
     docs: docstore.DocstoreReader
     index: Any  # faiss index
-    bm25: bm25s.BM25 | None
+    bm25: lexical.LexicalIndex | None
     rowids: np.ndarray
 
     @classmethod
@@ -53,11 +54,20 @@ class Snapshot:
         vdir = coll_dir / str(manifest["dir"])
         rowids = np.load(vdir / ROWIDS)
         index = vectors.load_index(vdir / vectors.FILENAME)
-        bm25 = lexical.load(vdir / lexical.DIRNAME) if (vdir / lexical.DIRNAME).is_dir() else None
         db = vdir / docstore.FILENAME
         if not db.is_file():
             raise FileNotFoundError(db)
-        return cls(manifest, docstore.DocstoreReader(db), index, bm25, rowids)
+        docs = docstore.DocstoreReader(db)
+        bm25 = None
+        if (vdir / lexical.DIRNAME).is_dir():
+            try:
+                bm25 = lexical.load(vdir / lexical.DIRNAME)
+            except lexical.LexicalConfigError as exc:
+                # Built by another version with an analysis this one cannot apply to queries: rebuild
+                # it in memory from the stored surface tokens (the next ingest publishes it for good).
+                log.warning("collection %s: %s; rebuilding its BM25 index in memory", coll_dir.name, exc)
+                bm25 = lexical.build(docs.token_lists())
+        return cls(manifest, docs, index, bm25, rowids)
 
     @property
     def version(self) -> int:
@@ -78,6 +88,7 @@ class VersionWriter:
         self.version = (int(current["version"]) if current else 0) + 1
         self.dir = coll_dir / version_dir_name(self.version)
         self._base = base  # manifest fields carried over (embedding model, dimension, created_at)
+        self.analyzer = lexical.DEFAULT  # every published version is analyzed the current way
         if self.dir.exists():  # left behind by a writer that died before publishing
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
@@ -155,7 +166,7 @@ class VersionWriter:
         index = vectors.build_index(matrix, hnsw_threshold)
         vectors.save_index(index, self.dir / vectors.FILENAME)
         if any(toks):
-            lexical.save(lexical.build(toks), self.dir / lexical.DIRNAME)
+            lexical.save(lexical.build(toks, self.analyzer), self.dir / lexical.DIRNAME)
         np.save(self.dir / ROWIDS, np.asarray(ids, dtype=np.int64))
         fsync_tree(self.dir)
         manifest = {
@@ -165,6 +176,7 @@ class VersionWriter:
             "documents": int(documents),
             "chunks": len(ids),
             "index": "hnsw" if len(ids) >= hnsw_threshold else "flat",
+            "bm25_analyzer": self.analyzer.to_json(),
             "updated_at": utc_now(),
         }
         write_manifest(self.coll_dir, manifest)

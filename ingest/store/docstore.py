@@ -137,6 +137,11 @@ class DocstoreReader:
         rows = self._query(f"SELECT id FROM chunks WHERE {where} ORDER BY id", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def token_lists(self) -> list[list[str]]:
+        """Every chunk's stored BM25 surface tokens, in row-id (index position) order."""
+        rows = self._query("SELECT tokens FROM chunks ORDER BY id")
+        return [tok.split(" ") if tok else [] for (tok,) in rows]
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:

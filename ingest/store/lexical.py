@@ -1,10 +1,23 @@
-"""BM25 (bm25s) with language-aware tokens: jieba for text with CJK, lowercase words otherwise."""
+"""BM25 (bm25s) with language-aware tokens: jieba for text with CJK, lowercase words otherwise.
+
+Two layers, so the index can change its analysis without re-reading documents:
+- `tokenize`: surface tokens (jieba search-mode words for CJK text, else lowercase `\\w+` words;
+  English stopwords dropped). The docstore keeps these per chunk.
+- `Analyzer`: what the BM25 index applies on top, recorded beside the index (`ragserve.json`) and in
+  the manifest: currently the Snowball English stemmer (PyStemmer) on ASCII tokens only, so
+  "forwarder"/"forwarding" and "drops"/"dropped" meet while jieba's Chinese words stay untouched.
+  Queries are analyzed with the analyzer the loaded index records, never with today's default:
+  an index written before stemming (no `ragserve.json`) keeps loading and matching as it was built.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +26,21 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
 from ingest.chunking import contains_cjk
+from ingest.errors import IngestError
 
 DIRNAME = "bm25"
+CONFIG = "ragserve.json"  # the Analyzer the index was built with; absent in indexes older than stemming
+SCHEME = 1  # the `tokenize` rules below; bump when they change so old indexes are detected
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG otherwise
 _jieba_lock = threading.Lock()
 _jieba_ready = False
+_local = threading.local()  # PyStemmer objects are not thread-safe: one per thread
+
+
+class LexicalConfigError(IngestError):
+    """A stored BM25 index was built with an analysis this version cannot reproduce."""
 
 
 def _jieba() -> Any:
@@ -36,7 +57,7 @@ def _jieba() -> Any:
 
 
 def tokenize(text: str) -> list[str]:
-    """BM25 tokens: jieba search-mode words if text has CJK, else lowercase words; no English stopwords."""
+    """Surface tokens: jieba search-mode words if text has CJK, else lowercase words; no English stopwords."""
     if contains_cjk(text):
         words = (w.strip().lower() for w in _jieba().cut_for_search(text))
         tokens = [w for w in words if w and _WORD.search(w)]
@@ -45,27 +66,137 @@ def tokenize(text: str) -> list[str]:
     return [t for t in tokens if t not in _STOP]
 
 
-def build(token_lists: list[list[str]]) -> bm25s.BM25:
-    """A BM25 index over pre-tokenized chunks; position i is token_lists[i]."""
+def _stemmer(language: str) -> Any:
+    """This thread's PyStemmer Stemmer for a language."""
+    cache: dict[str, Any] | None = getattr(_local, "stemmers", None)
+    if cache is None:
+        cache = _local.stemmers = {}
+    if language not in cache:
+        try:
+            import Stemmer
+        except ImportError as exc:  # a pinned dependency; only a broken install lands here
+            raise LexicalConfigError("BM25 stemming needs PyStemmer: pip install PyStemmer") from exc
+        try:
+            cache[language] = Stemmer.Stemmer(language)
+        except KeyError as exc:
+            raise LexicalConfigError(f"unknown stemmer language {language!r}") from exc
+    return cache[language]
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """What the BM25 index does to surface tokens; stored with the index so queries match it."""
+
+    scheme: int = SCHEME
+    stemmer: str | None = "english"
+
+    def apply(self, tokens: list[str]) -> list[str]:
+        """Analyzed tokens; the stemmer touches ASCII words only (never jieba's CJK words)."""
+        if self.stemmer is None or not tokens:
+            return tokens
+        stem = _stemmer(self.stemmer)
+        if all(t.isascii() for t in tokens):
+            return list(stem.stemWords(tokens))
+        return [stem.stemWord(t) if t.isascii() else t for t in tokens]
+
+    def to_json(self) -> dict[str, Any]:
+        """The record written beside the index and into the manifest."""
+        return {**asdict(self), "stopwords": "en"}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Analyzer:
+        """The analyzer a stored record describes; LexicalConfigError if this version cannot apply it."""
+        scheme = raw.get("scheme")
+        stemmer = raw.get("stemmer")
+        if scheme != SCHEME or raw.get("stopwords", "en") != "en":
+            raise LexicalConfigError(
+                f"BM25 index uses tokenizer scheme {scheme!r} (stopwords {raw.get('stopwords')!r}); "
+                f"this version has scheme {SCHEME} (stopwords 'en')"
+            )
+        if stemmer is not None and not isinstance(stemmer, str):
+            raise LexicalConfigError(f"BM25 index records an invalid stemmer {stemmer!r}")
+        analyzer = cls(scheme=SCHEME, stemmer=stemmer)
+        analyzer.apply(["check"])  # an unknown language or a missing PyStemmer fails here, at load
+        return analyzer
+
+
+DEFAULT = Analyzer()  # what new versions are built with
+LEGACY = Analyzer(stemmer=None)  # indexes written before the analyzer was recorded
+
+
+@dataclass
+class LexicalIndex:
+    """A BM25 index and the analyzer its tokens went through."""
+
+    bm25: bm25s.BM25
+    analyzer: Analyzer
+
+    @property
+    def size(self) -> int:
+        """Number of indexed positions (chunks)."""
+        return int(self.bm25.scores["num_docs"])
+
+    def query_tokens(self, query: str) -> list[str]:
+        """The query as the index's own vocabulary (analyzed, unknown words dropped)."""
+        vocab = self.bm25.vocab_dict
+        return [t for t in self.analyzer.apply(tokenize(query)) if t in vocab]
+
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every position for analyzed query tokens (zeros if none is known)."""
+        if not tokens:
+            return np.zeros(self.size, np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def coverage(self, tokens: list[str], position: int) -> float:
+        """Share of the query's IDF mass whose words occur in the chunk at `position` (0..1).
+
+        1.0 means every query word, weighted by rarity, is in that chunk: the query is (close to)
+        a copy of the chunk's wording, which is where lexical matching is most reliable.
+        """
+        if not tokens:
+            return 0.0
+        s = self.bm25.scores
+        indptr, indices, vocab = s["indptr"], s["indices"], self.bm25.vocab_dict
+        n = self.size
+        total = found = 0.0
+        for t in set(tokens):
+            col = vocab[t]
+            lo, hi = int(indptr[col]), int(indptr[col + 1])
+            idf = math.log(1.0 + (n - (hi - lo) + 0.5) / ((hi - lo) + 0.5))
+            total += idf
+            if bool(np.any(indices[lo:hi] == position)):
+                found += idf
+        return found / total if total > 0 else 0.0
+
+
+def build(token_lists: list[list[str]], analyzer: Analyzer = DEFAULT) -> LexicalIndex:
+    """A BM25 index over chunks' surface tokens (position i is token_lists[i]), analyzed first."""
     retriever = bm25s.BM25()
-    retriever.index(token_lists, show_progress=False)
-    return retriever
+    retriever.index([analyzer.apply(t) for t in token_lists], show_progress=False)
+    return LexicalIndex(retriever, analyzer)
 
 
-def save(retriever: bm25s.BM25, path: Path) -> None:
-    """Write the index into a directory."""
-    retriever.save(str(path), show_progress=False)
+def save(index: LexicalIndex, path: Path) -> None:
+    """Write the index and its analyzer record into a directory."""
+    index.bm25.save(str(path), show_progress=False)
+    (path / CONFIG).write_text(json.dumps(index.analyzer.to_json()), encoding="utf-8")
 
 
-def load(path: Path) -> bm25s.BM25:
-    """Read an index written by `save`."""
-    return bm25s.BM25.load(str(path), show_progress=False)
+def read_analyzer(path: Path) -> Analyzer:
+    """The analyzer recorded in an index directory (LEGACY when there is no record)."""
+    cfg = path / CONFIG
+    if not cfg.is_file():
+        return LEGACY
+    try:
+        raw = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LexicalConfigError(f"unreadable BM25 analyzer record {cfg}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise LexicalConfigError(f"unreadable BM25 analyzer record {cfg}")
+    return Analyzer.from_json(raw)
 
 
-def scores(retriever: bm25s.BM25, query_tokens: list[str]) -> np.ndarray:
-    """BM25 score of every position for the query (zeros for unknown words)."""
-    known = [t for t in query_tokens if t in retriever.vocab_dict]
-    n = int(retriever.scores["num_docs"])
-    if not known:
-        return np.zeros(n, np.float32)
-    return np.asarray(retriever.get_scores(known), dtype=np.float32)
+def load(path: Path) -> LexicalIndex:
+    """Read an index written by `save` (or by a version before analyzers were recorded)."""
+    analyzer = read_analyzer(path)  # first: a mismatch is reported before the index is read
+    return LexicalIndex(bm25s.BM25.load(str(path), show_progress=False), analyzer)

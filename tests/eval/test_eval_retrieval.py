@@ -95,7 +95,8 @@ def test_ingest_bench_smoke(shared_embedder: object) -> None:
 
     noop = bench_noop(4, shared_embedder)
     assert noop["noop_unchanged"] == 4 and noop["full_chunks"] == 4
-    res = bench_query([300], 5, shared_embedder)
+    res = bench_query([300], 5, shared_embedder, torch_threads=[1])
     row = res["sizes"][0]
     assert row["index"] == "flat" and row["recall_at_10_vs_exact"] == 1.0
     assert row["hybrid_ms_p50"] > 0 and res["embed_query_ms_p50"] > 0
+    assert row["t1_retrieval_ms_p50"] > row["t1_embed_ms_p50"] > 0  # the whole path includes the embedding

@@ -1,0 +1,200 @@
+"""BM25 analysis (stemming recorded per index, old indexes still load) and evidence-weighted fusion."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from ingest import search as S
+from ingest.knowledge_base import KnowledgeBase
+from ingest.store import lexical
+from ingest.store.collection import Snapshot
+from ingest.store.docstore import DocstoreReader
+from ingest.store.versions import read_manifest, write_manifest
+
+FORWARDER = (
+    "# Log forwarder errors\n\n## Meaning\n\nThe log forwarder drops records when its output rejects them "
+    "and retries exhaust the buffer.\n"
+)
+ETCD = "# Etcd quota\n\n## Meaning\n\nThe etcd database size is close to its storage quota.\n"
+
+
+def _corpus(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "forwarder.md").write_text(FORWARDER, encoding="utf-8")
+    (root / "etcd.md").write_text(ETCD, encoding="utf-8")
+    (root / "zh.md").write_text(
+        "# 磁盘告警\n\n当磁盘使用率超过百分之九十时触发告警，需要扩容磁盘。\n", encoding="utf-8"
+    )
+    return root
+
+
+def _version_dir(kb: KnowledgeBase, name: str) -> Path:
+    manifest = read_manifest(kb.root / name)
+    assert manifest is not None
+    return kb.root / name / str(manifest["dir"])
+
+
+def test_analyzer_stems_english_and_leaves_cjk_alone() -> None:
+    a = lexical.DEFAULT
+    assert a.stemmer == "english"
+    assert a.apply(["forwarder", "forwarding", "drops", "dropped"]) == ["forward", "forward", "drop", "drop"]
+    assert a.apply(["磁盘", "使用率", "pods"]) == ["磁盘", "使用率", "pod"]
+    assert lexical.LEGACY.apply(["forwarding"]) == ["forwarding"]
+    with pytest.raises(lexical.LexicalConfigError, match="scheme"):
+        lexical.Analyzer.from_json({"scheme": lexical.SCHEME + 1, "stemmer": "english"})
+    with pytest.raises(lexical.LexicalConfigError, match="stemmer"):
+        lexical.Analyzer.from_json({"scheme": lexical.SCHEME, "stemmer": "klingon"})
+
+
+def test_stemming_is_applied_and_recorded(kb: KnowledgeBase, tmp_path: Path) -> None:
+    kb.ingest_paths("c", [_corpus(tmp_path / "docs")])
+    record = json.loads((_version_dir(kb, "c") / lexical.DIRNAME / lexical.CONFIG).read_text())
+    assert record == {"scheme": lexical.SCHEME, "stemmer": "english", "stopwords": "en"}
+    manifest = read_manifest(kb.root / "c")
+    assert manifest is not None and manifest["bm25_analyzer"] == record
+    # Different word forms than the document's ("forwarder", "drops") meet through the stemmer.
+    hits = kb.search("c", "forwarding dropped", mode="bm25")
+    assert hits and hits[0].document_id == "forwarder.md"
+    zh = kb.search("c", "磁盘使用率太高", mode="bm25")
+    assert zh and zh[0].document_id == "zh.md"
+
+
+def _make_legacy(kb: KnowledgeBase, name: str) -> None:
+    """Rewrite the published version as the code before stemming wrote it: no analyzer record."""
+    vdir = _version_dir(kb, name)
+    reader = DocstoreReader(vdir / "docstore.sqlite")
+    tokens = reader.token_lists()
+    reader.close()
+    shutil.rmtree(vdir / lexical.DIRNAME)
+    old = bm25s.BM25()
+    old.index(tokens, show_progress=False)
+    old.save(str(vdir / lexical.DIRNAME), show_progress=False)
+    manifest = read_manifest(kb.root / name)
+    assert manifest is not None
+    manifest.pop("bm25_analyzer")
+    write_manifest(kb.root / name, manifest)
+
+
+def test_old_index_without_analyzer_record_loads_and_is_rebuilt_on_reingest(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    docs = _corpus(tmp_path / "docs")
+    kb.ingest_paths("c", [docs])
+    _make_legacy(kb, "c")
+    fresh = KnowledgeBase(kb.root, kb.embedder)  # a new reader, as a restarted gateway would be
+    snap = fresh._snapshot("c")
+    assert snap.bm25 is not None and snap.bm25.analyzer == lexical.LEGACY
+    # Queries are analyzed the way the index was built: unstemmed words still match, stemmed do not.
+    assert fresh.search("c", "forwarder drops", mode="bm25")[0].document_id == "forwarder.md"
+    assert fresh.search("c", "forwarding", mode="bm25") == []
+    assert fresh.search("c", "forwarder drops")[0].document_id == "forwarder.md"  # hybrid too
+    version = snap.version
+    summary = fresh.ingest_paths("c", [docs])  # nothing changed, but the BM25 analysis is outdated
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 0, 3)
+    snap = fresh._snapshot("c")
+    assert snap.version == version + 1 and snap.bm25 is not None and snap.bm25.analyzer == lexical.DEFAULT
+    assert fresh.search("c", "forwarding", mode="bm25")[0].document_id == "forwarder.md"
+    assert fresh.ingest_paths("c", [docs]).unchanged == 3
+    assert fresh._snapshot("c").version == version + 1  # up to date: a no-op stays a no-op
+
+
+def test_unknown_analyzer_record_is_rebuilt_in_memory(
+    kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    kb.ingest_paths("c", [_corpus(tmp_path / "docs")])
+    cfg = _version_dir(kb, "c") / lexical.DIRNAME / lexical.CONFIG
+    cfg.write_text(json.dumps({"scheme": 99, "stemmer": "english"}), encoding="utf-8")
+    manifest = read_manifest(kb.root / "c")
+    assert manifest is not None
+    with caplog.at_level(logging.WARNING):
+        snap = Snapshot.load(kb.root / "c", manifest)
+    assert "rebuilding its BM25 index" in caplog.text
+    assert snap.bm25 is not None and snap.bm25.analyzer == lexical.DEFAULT
+    fresh = KnowledgeBase(kb.root, kb.embedder)
+    assert fresh.search("c", "forwarding dropped", mode="bm25")[0].document_id == "forwarder.md"
+
+
+def test_lexical_coverage() -> None:
+    idx = lexical.build([["log", "forwarder", "drops"], ["etcd", "quota"], ["log", "rotation"]])
+    toks = idx.query_tokens("log forwarding drops")
+    assert idx.coverage(toks, 0) == pytest.approx(1.0)
+    assert 0.0 < idx.coverage(toks, 2) < 0.5  # only the common word "log"
+    assert idx.coverage(toks, 1) == 0.0
+    assert idx.coverage([], 0) == 0.0
+
+
+# ----- fusion on constructed score lists -----------------------------------------------------------
+# Pool of three chunks A, B, C; each ranker's reference list is its own top candidates' scores.
+DENSE_REF = np.array([0.62, 0.60, 0.45, 0.44, 0.43, 0.42, 0.40, 0.38], np.float32)
+BM25_REF = np.array([30.0, 26.0, 12.0, 10.0, 9.0, 8.0, 7.0, 6.0], np.float32)
+
+
+def _top(query: str, dense: list[float], bm25: list[float], coverage: float, **kw: object) -> int:
+    fused = S.fuse(
+        query,
+        np.array(dense, np.float32),
+        np.array(bm25, np.float32),
+        DENSE_REF,
+        BM25_REF,
+        multilingual_embedder=False,
+        lexical_coverage=coverage,
+        **kw,  # type: ignore[arg-type]
+    )
+    return int(np.argmax(fused))
+
+
+def test_near_verbatim_query_follows_bm25_between_near_duplicates() -> None:
+    # A and B are near-duplicate passages: BM25 (exact words) prefers A, the embedding slightly B.
+    dense, bm25 = [0.55, 0.62, 0.40], [30.0, 26.0, 7.0]
+    q = "no virt operator pod in a ready state has been detected for ten minutes"
+    assert _top(q, dense, bm25, coverage=1.0) == 0  # every query word is in A's text: BM25 leads
+    assert _top(q, dense, bm25, coverage=1.0, method="zscore-flat") == 1  # equal weights let dense win
+
+
+def test_paraphrase_follows_a_clear_dense_winner() -> None:
+    # Few query words in any passage (coverage 0.3); BM25 weakly prefers B, dense clearly prefers A.
+    dense, bm25 = [0.62, 0.45, 0.40], [10.0, 12.0, 6.0]
+    assert _top("the forwarder cannot ship logs", dense, bm25, coverage=0.3) == 0
+    # The same scores for a query copied from B's text (coverage 1) would go BM25's way.
+    assert _top("the forwarder cannot ship logs", dense, bm25, coverage=1.0) == 1
+
+
+def test_weights_follow_the_evidence() -> None:
+    def wd(query: str, coverage: float, multilingual: bool = False) -> float:
+        return S.fusion_weights(
+            query,
+            multilingual_embedder=multilingual,
+            bm25_found=True,
+            dense_found=True,
+            lexical_coverage=coverage,
+        ).dense
+
+    english = [wd("pods restart", c) for c in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert english[0] == pytest.approx(S.DENSE_SHARE_PARAPHRASE)
+    assert english[-1] == pytest.approx(S.DENSE_SHARE_VERBATIM)
+    assert english == sorted(english, reverse=True)
+    # CJK untouched: an English-only embedder gets no say on a Chinese query, whatever the coverage.
+    assert wd("磁盘使用率太高怎么办", 0.0) < 1e-6 and wd("磁盘使用率太高怎么办", 1.0) < 1e-6
+    assert wd("磁盘使用率太高怎么办", 0.0, multilingual=True) == pytest.approx(0.5)
+    lone = S.fusion_weights("x", multilingual_embedder=False, bm25_found=False, dense_found=True)
+    assert (lone.dense, lone.bm25) == (1.0, 0.0)
+
+
+def test_hybrid_equals_bm25_on_chinese_and_reports_its_evidence(kb: KnowledgeBase, tmp_path: Path) -> None:
+    kb.ingest_paths("c", [_corpus(tmp_path / "docs")])
+    zh_h = kb.search("c", "磁盘使用率太高", top_k=3)
+    zh_b = kb.search("c", "磁盘使用率太高", top_k=3, mode="bm25")
+    # BM25's ranking, then the chunks only the (silenced) embedding proposed, with no say in the order
+    assert [h.chunk_id for h in zh_h][: len(zh_b)] == [h.chunk_id for h in zh_b]
+    assert zh_h[0].metadata["scores"]["dense_weight"] < 1e-6
+    hit = kb.search("c", "The log forwarder drops records when its output rejects them", top_k=1)[0]
+    assert hit.document_id == "forwarder.md"
+    assert hit.metadata["scores"]["lexical_coverage"] == pytest.approx(1.0)
+    assert hit.metadata["scores"]["dense_weight"] == pytest.approx(S.DENSE_SHARE_VERBATIM)
