@@ -1,4 +1,5 @@
-"""The Java client against real gateways (fake engine): 401, 429 with Retry-After and retries, 503.
+"""The Java client against real gateways (fake engine): 401, 429 with Retry-After and retries, 503,
+an error inside a started stream.
 
 The engine is beside the point here: these are the gateway's own refusals, seen through the Java
 client's typed exceptions. The live-engine checks are in tests/e2e/test_a_java_client.py.
@@ -12,6 +13,7 @@ from service.app import create_app
 from service.settings import EngineSettings, Settings
 from tests.auth.conftest import OPS_KEY, GatewayFactory, base_keys, sha
 from tests.clients.java import CHECK_MAIN, run_java
+from tests.utils.fake_vllm import MODEL
 from tests.utils.servers import free_port, serve_in_thread
 
 LIMITED_KEY = "java-limited-key-0123456789"
@@ -43,3 +45,15 @@ def test_java_client_engine_unavailable(shared_embedder: object, tmp_path: Path,
         r = run_java(java_classpath, CHECK_MAIN, "--base-url", url, "--suite", "engine-down", "--model", "m")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 passed, 0 failed" in r.stdout
+
+
+def test_java_client_error_inside_a_stream(start_gateway: GatewayFactory, java_classpath: str) -> None:
+    """The per-request deadline cuts a slow stream: `data: {"error"}`, `[DONE]` -> StreamErrorException."""
+    gw = start_gateway(admission={"request_timeout_s": 1.5})
+    gw.fake.token_delay_s = 0.05
+    gw.fake.script(*[" ".join(f"word{i}" for i in range(120))] * 2)
+    args = ("--base-url", gw.url, "--suite", "stream-error", "--model", MODEL)
+    r = run_java(java_classpath, CHECK_MAIN, *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 passed, 0 failed" in r.stdout
+    assert gw.metric("ragserve_rejected_requests_total", status="504", reason="timeout") == 2

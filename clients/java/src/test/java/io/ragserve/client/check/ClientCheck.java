@@ -11,6 +11,7 @@ import io.ragserve.client.NotFoundException;
 import io.ragserve.client.RagserveClient;
 import io.ragserve.client.RateLimitException;
 import io.ragserve.client.ServiceUnavailableException;
+import io.ragserve.client.StreamErrorException;
 import io.ragserve.client.model.ChatCompletion;
 import io.ragserve.client.model.ChatCompletionChunk;
 import io.ragserve.client.model.ChatRequest;
@@ -40,7 +41,8 @@ import java.util.stream.Collectors;
  * Suites: {@code live} (a real engine and the sample corpus in {@code default}), {@code rca} (the
  * root-cause-analysis API on the same), {@code limits}
  * (a gateway with API keys: {@code --key} a valid key, {@code --limited-key} one with a small
- * requests-per-minute limit), {@code engine-down} (a gateway whose engine is unreachable).
+ * requests-per-minute limit), {@code engine-down} (a gateway whose engine is unreachable),
+ * {@code stream-error} (a gateway whose per-request deadline cuts a slow stream).
  */
 public final class ClientCheck {
     private final Map<String, String> opts;
@@ -59,7 +61,7 @@ public final class ClientCheck {
             opts.put(args[i].substring(2), args[i + 1]);
         }
         if (!opts.containsKey("base-url") || !opts.containsKey("suite")) {
-            System.err.println("usage: ClientCheck --base-url URL --suite live|rca|limits|engine-down [--key K] "
+            System.err.println("usage: ClientCheck --base-url URL --suite live|rca|limits|engine-down|stream-error [--key K] "
                     + "[--limited-key K]");
             System.exit(2);
         }
@@ -69,6 +71,7 @@ public final class ClientCheck {
             case "rca" -> RcaCheck.run(c.client(2), c.checks);
             case "limits" -> c.limits();
             case "engine-down" -> c.engineDown();
+            case "stream-error" -> c.streamError();
             default -> {
                 System.err.println("unknown suite " + opts.get("suite"));
                 System.exit(2);
@@ -345,6 +348,37 @@ public final class ClientCheck {
             List<String> ids = c.models().stream().map(ModelInfo::id).toList();
             check(ids.contains(model), "models " + ids);
             return "models " + ids;
+        });
+    }
+
+    // -- a stream cut by the gateway's per-request deadline --------------------------------------
+
+    private void streamError() {
+        String url = opts.get("base-url");
+        String model = opts.getOrDefault("model", "m");
+        RagserveClient c = RagserveClient.builder().baseUrl(url).maxRetries(0).build();
+        checks.run("error inside a started stream", () -> {
+            List<String> deltas = new ArrayList<>();
+            StreamErrorException e = expect(StreamErrorException.class, () -> c.chatStream(
+                    ChatRequest.builder(model).user("Tell me a long story.").maxTokens(200).build())
+                    .collect(deltas::add));
+            check(e.status() == 200 && "request_timeout".equals(e.code()), "stream error " + e);
+            check(!deltas.isEmpty(), "the text before the error was not delivered");
+            return deltas.size() + " deltas, then " + e.type() + " (" + e.code() + "): "
+                    + clip(e.errorMessage(), 60);
+        });
+        checks.run("stream error while iterating", () -> {
+            List<ChatCompletionChunk> chunks = new ArrayList<>();
+            StreamErrorException e = expect(StreamErrorException.class, () -> {
+                try (ChatStream s = c.chatStream(ChatRequest.builder(model).user("Again.").maxTokens(200).build())) {
+                    for (ChatCompletionChunk ch : s) {
+                        chunks.add(ch);
+                    }
+                }
+                return chunks;
+            });
+            check(!chunks.isEmpty() && chunks.stream().allMatch(ch -> ch.citations() == null), "chunks " + chunks.size());
+            return chunks.size() + " chunks before " + e.code();
         });
     }
 
