@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAGSERVE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-model safety-eval java-client java-deps
+.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-model safety-eval java-client java-deps ui chromium
 
 help:
 	@echo "make serve | make test | make setup | make lint | make clean"
@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml constraints.txt
 model: install
 	@$(BIN)/ragserve model prepare >/dev/null
 
-serve: setup
+serve: setup ui
 	$(BIN)/ragserve serve
 
 lint: install
@@ -64,6 +64,32 @@ prometheus-tools:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+# Web UI (ui/, docs/ui.md): Vue 3 + Vite, built into ui/dist and served by the gateway at /ui/.
+# `npm ci` only when the lockfile changed (stamp in ui/node_modules), `vite build` only when a source
+# changed. Without node/npm (>= 20.19) the UI is skipped with a message, and so are its tests.
+UI_SRCS := $(shell find ui/src ui/index.html ui/vite.config.js ui/package.json -type f 2>/dev/null | sort)
+UI_NPM := $(shell command -v npm 2>/dev/null)
+ui: ui/dist/index.html
+ifeq ($(UI_NPM),)
+ui/dist/index.html:
+	@echo "make ui: node/npm not found; the web UI is not built (install Node >= 20.19 and npm)"
+else
+ui/node_modules/.ci-stamp: ui/package-lock.json ui/package.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+ui/dist/index.html: ui/node_modules/.ci-stamp $(UI_SRCS)
+	cd ui && node_modules/.bin/vite build --logLevel warn
+	@touch $@
+endif
+
+# Debian's Chromium (and CJK fonts for the Chinese screenshots) for the browser tests in tests/ui and
+# tests/e2e (playwright-core drives it headless). No-op when present.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; }
 
 # redis-server (Debian package) for tests/auth: limits shared by replicas are tested against a real one.
 REDIS_STAMP := $(VENV)/.redis-server
@@ -98,7 +124,7 @@ $(JAVA_BUILD)/app-classes.stamp: $(JAVA_BUILD)/ragserve-client.jar $(JAVA_APP_SR
 	$(JAVAC) -cp $(JACKSON_CP):$(JAVA_BUILD)/ragserve-client.jar -d $(JAVA_BUILD)/app-classes $(JAVA_APP_SRCS)
 	@touch $@
 
-test: setup lint typecheck prometheus-tools redis-server java-client
+test: setup lint typecheck prometheus-tools redis-server java-client ui chromium
 	$(BIN)/pytest -q -p no:cacheprovider --timeout=900
 
 # Copy deploy/prometheus/ rule groups and the deploy/grafana/ dashboard into k8s/ (tests/deploy checks them).

@@ -38,6 +38,8 @@ from service.rca.service import build_rca_service
 from service.settings import Settings
 from service.state import AppState
 from service.tools.service import ToolService
+from service.ui import build_router as build_ui_router
+from service.ui import default_ui_dir, log_ui_state
 
 logger = logging.getLogger("ragserve")
 
@@ -189,6 +191,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         rca_api.router,
     ):
         app.include_router(r)
+    ui_dir = settings.server.ui_dir or default_ui_dir()
+    app.include_router(build_ui_router(ui_dir))  # the web UI at /ui/ (docs/ui.md)
+    log_ui_state(ui_dir)
     _install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,

@@ -112,6 +112,8 @@ class ServerSettings(BaseModel):
     shutdown_grace_s: float = 30.0
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with request_id
+    # The built web UI served at /ui (docs/ui.md); None: ui/dist of the source tree (`make ui`).
+    ui_dir: Path | None = None
 
 
 class TracingSettings(BaseModel):

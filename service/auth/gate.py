@@ -40,6 +40,15 @@ GenerationResult = dict[str, Any] | AsyncIterator[bytes]
 
 # Never behind a key: probes and the scrape (they carry no secrets and must work without one).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The web UI's static files (service/ui.py) and the redirect to it: public, so the page can load and
+# ask for a key; they hold no data, and every API call the page makes is checked as usual.
+PUBLIC_UI_PATHS = frozenset({"/", "/ui"})
+PUBLIC_UI_PREFIX = "/ui/"
+
+
+def is_public(path: str) -> bool:
+    """Routes that need no API key."""
+    return path in PUBLIC_PATHS or path in PUBLIC_UI_PATHS or path.startswith(PUBLIC_UI_PREFIX)
 
 
 class Unauthorized(APIError):

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import context
 from service.auth.context import RequestAccess
-from service.auth.gate import PUBLIC_PATHS, AccessControl
+from service.auth.gate import AccessControl, is_public
 from service.errors import APIError
 
 GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
@@ -33,7 +33,7 @@ class AuthMiddleware:
         self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         metrics = self.access.metrics
