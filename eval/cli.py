@@ -79,6 +79,7 @@ def register(subparsers: Any) -> None:
         ("qa", "end-to-end answer quality through the gateway"),
         ("convert", "convert SQuAD/CMRC or BEIR data into the project's format"),
         ("safety", "safety detectors: precision, recall, false-positive rates, guard latency"),
+        ("rca", "root-cause analyses of labeled alerts: runbook hit@k, schema and ref validity, latency"),
     ):
         p = eval_sub.add_parser(name, help=help_text, description=help_text)
         module = importlib.import_module(f"eval.{name}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ logger = logging.getLogger("ragserve.rca")
 
 Emit = Callable[[RcaStreamEvent], Awaitable[None]]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info", "unknown")
+QUERY_POINTS = 60  # points of a range query; the tool summarises them (first, last, min, max)
 TEMPLATE_RESERVE_TOKENS = 48  # chat template tokens around the messages, and a margin
 _ANNOTATION_MAX_CHARS = 500
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -521,11 +523,15 @@ class RcaAnalyzer:
             queries.append(expr)
         skipped = max(0, len(queries) - limit)
         queries = queries[:limit]
-        now = datetime.now(UTC)
+        now = datetime.now(UTC).replace(microsecond=0)
         start = (req.alert.startsAt or now) - timedelta(seconds=self.cfg.query_lookback_s)
-        end = req.alert.endsAt or now
+        end = min(req.alert.endsAt or now, now).replace(microsecond=0)
         if end <= start:
             end = now
+        # Whole-second step with `end` itself an evaluation point: Prometheus evaluates at start + k*step,
+        # and a point that misses `end` would miss the newest samples of a still-firing alert.
+        step = max(1, math.ceil((end - start).total_seconds() / QUERY_POINTS))
+        start = end - timedelta(seconds=step * QUERY_POINTS)
         ctx = ToolContext(
             knowledge=self.knowledge,
             settings=tools,
@@ -534,7 +540,7 @@ class RcaAnalyzer:
         )
         items: list[EvidenceItem] = []
         for query in queries:
-            args = {"query": query, "start": _iso(start), "end": _iso(end)}
+            args = {"query": query, "start": _iso(start), "end": _iso(end), "step": f"{step}s"}
             ref = f"metric:{first_index + len(items)}"
             t0 = time.perf_counter()
             outcome = "ok"
