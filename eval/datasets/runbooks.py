@@ -14,7 +14,10 @@ writes into DIR (outside the repository; the runbooks are not copied):
   Markdown stripped, cut to 300 characters at a word boundary. Near-verbatim, so it favours BM25;
 - `queries_meaning_tune.jsonl` / `queries_meaning_test.jsonl`: a fixed split of the generated set
   by a hash of the document id (half and half), so fusion can be tuned on one half and reported
-  on the other; `queries_paraphrased.jsonl` is never used for tuning.
+  on the other; `queries_paraphrased.jsonl` is never used for tuning;
+- `queries_impact_tune.jsonl` / `queries_keywords_tune.jsonl`: more tuning queries, on the tuning
+  half of the documents only: the "Impact" section made a query like "Meaning" above, and five
+  words drawn (seeded) from the "Meaning" section, a terse keyword search.
 
 The corpus is the runbooks directory itself (`--corpus ../shared/data/runbooks-openshift`):
 document ids are paths relative to it, which is what `relevant` holds.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import re
 import sys
 from pathlib import Path
@@ -178,9 +182,12 @@ _MEANING = re.compile(r"^## Meaning\s*\n(.+?)(?=^#|\Z)", re.M | re.S)
 _LINK = re.compile(r"\[([^\]]*)\]\[[^\]]*\]|\[([^\]]*)\]\([^)]*\)")
 
 
-def meaning_query(text: str, alert: str, limit: int = 300) -> str | None:
-    """The "Meaning" section as a query: alert name and Markdown removed, cut at a word boundary."""
-    m = _MEANING.search(text)
+def meaning_query(text: str, alert: str, limit: int = 300, section: str = "Meaning") -> str | None:
+    """A section ("Meaning") as a query: alert name and Markdown removed, cut at a word boundary."""
+    pattern = (
+        _MEANING if section == "Meaning" else re.compile(rf"^## {section}\s*\n(.+?)(?=^#|\Z)", re.M | re.S)
+    )
+    m = pattern.search(text)
     if not m:
         return None
     s = _LINK.sub(lambda x: x.group(1) or x.group(2) or "", m.group(1))
@@ -190,6 +197,35 @@ def meaning_query(text: str, alert: str, limit: int = 300) -> str | None:
     if len(s) > limit:
         s = s[:limit].rsplit(" ", 1)[0]
     return s if len(s.split()) >= 4 else None
+
+
+def keyword_query(text: str, alert: str, rng: random.Random, words: int = 5) -> str | None:
+    """`words` distinct words drawn from the "Meaning" section (alert name removed), as a terse search."""
+    q = meaning_query(text, alert, limit=10_000)
+    if q is None:
+        return None
+    pool = [w for w in dict.fromkeys(re.findall(r"[a-z][a-z0-9_-]{2,}", q.lower())) if w not in _FILLER]
+    return " ".join(rng.sample(pool, words)) if len(pool) >= 2 * words else None
+
+
+_FILLER = frozenset(
+    (
+        "the",
+        "alert",
+        "and",
+        "this",
+        "that",
+        "for",
+        "with",
+        "when",
+        "are",
+        "was",
+        "will",
+        "from",
+        "has",
+        "have",
+    )
+)
 
 
 def tune_split(document_id: str) -> bool:
@@ -217,11 +253,23 @@ def build(data: Path) -> dict[str, list[dict[str, Any]]]:
         if (data / rel).is_file()
     ]
     meaning: list[dict[str, Any]] = []
+    impact: list[dict[str, Any]] = []
+    keywords: list[dict[str, Any]] = []
+    rng = random.Random(7)
     for p in sorted(data.rglob("*.md")):
         rel = p.relative_to(data).as_posix()
-        q = meaning_query(p.read_text(encoding="utf-8"), p.stem)
+        text = p.read_text(encoding="utf-8")
+        q = meaning_query(text, p.stem)
         if q:
             meaning.append({"id": f"meaning-{len(meaning):03d}", "query": q, "relevant": [rel]})
+        if not tune_split(rel):
+            continue
+        q = meaning_query(text, p.stem, section="Impact")
+        if q:
+            impact.append({"id": f"impact-{len(impact):03d}", "query": q, "relevant": [rel]})
+        q = keyword_query(text, p.stem, rng)
+        if q:
+            keywords.append({"id": f"keywords-{len(keywords):03d}", "query": q, "relevant": [rel]})
     return {
         "paraphrased": para,
         "paraphrased_tune": para_tune,
@@ -229,6 +277,8 @@ def build(data: Path) -> dict[str, list[dict[str, Any]]]:
         "meaning": meaning,
         "meaning_tune": [q for q in meaning if tune_split(q["relevant"][0])],
         "meaning_test": [q for q in meaning if not tune_split(q["relevant"][0])],
+        "impact_tune": impact,
+        "keywords_tune": keywords,
     }
 
 

@@ -28,6 +28,7 @@ def test_build_on_a_tiny_tree(tmp_path: Path) -> None:
     sets = build(tmp_path)
     assert [q["relevant"] for q in sets["meaning"]] == [["op/DiskFull.md"]]
     assert len(sets["meaning_tune"]) + len(sets["meaning_test"]) == 1
+    assert sets["impact_tune"] == sets["keywords_tune"] == []  # no Impact section; too few words to draw
     assert sets["paraphrased"] == []  # none of the hand-written queries' runbooks exist here
 
 
@@ -41,5 +42,9 @@ def test_hand_written_queries_point_at_real_runbooks() -> None:
     assert len(sets["paraphrased_heldout"]) == len(PARAPHRASED_HELDOUT) >= 40
     held_docs = {q["relevant"][0] for q in sets["paraphrased_heldout"]}
     assert not held_docs & (tune_docs | {q["relevant"][0] for q in sets["paraphrased"]})
+    test_docs = {q["relevant"][0] for q in sets["meaning_test"]}
+    for name in ("impact_tune", "keywords_tune"):  # generated tuning queries never touch test documents
+        assert len(sets[name]) > 80 and not {q["relevant"][0] for q in sets[name]} & test_docs
+        assert all(len(q["query"].split()) >= 4 for q in sets[name])
     for q in sets["paraphrased"] + sets["paraphrased_tune"] + sets["paraphrased_heldout"]:
         assert Path(q["relevant"][0]).stem.lower() not in q["query"].lower()
