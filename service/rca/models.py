@@ -193,8 +193,9 @@ class RcaOptions(_Input):
     min_score: float | None = Field(
         default=None,
         ge=0,
-        description="Relevance threshold: passages scoring below it do not count as runbooks "
-        "(the scale depends on the mode; server default when absent).",
+        description="Relevance threshold: a passage counts as a runbook when it names the alert, or when its "
+        "dense cosine similarity to the alert text (modes hybrid and dense) or its BM25 score (mode bm25) "
+        "reaches this. Server default (rca.min_dense_score / rca.min_bm25_score) when absent.",
     )
     prometheus: bool = Field(
         default=True,
