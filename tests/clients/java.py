@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,10 +29,13 @@ def java_classpath() -> str:
     """
     if shutil.which("make") is None:
         pytest.skip("make is not installed: cannot build clients/java")
-    r = subprocess.run(
-        ["make", "-s", "--no-print-directory", "java-client"],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    JAVA_BUILD.mkdir(parents=True, exist_ok=True)
+    with (JAVA_BUILD.parent / ".java-client.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test sessions sharing this working copy build one at a time
+        r = subprocess.run(
+            ["make", "-s", "--no-print-directory", "java-client"],
+            cwd=REPO, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
     if r.returncode != 0:
         if shutil.which("javac") is None or shutil.which("java") is None or not _jars_present():
             pytest.skip(

@@ -15,6 +15,7 @@ import io.ragserve.client.rca.EvidenceRef;
 import io.ragserve.client.rca.Hypothesis;
 import io.ragserve.client.rca.RcaAnalysis;
 import io.ragserve.client.rca.RcaEvidence;
+import io.ragserve.client.rca.RcaOptions;
 import io.ragserve.client.rca.RcaRequest;
 import io.ragserve.client.rca.RunbookCitation;
 import io.ragserve.client.rca.StoredAnalysis;
@@ -73,7 +74,8 @@ final class RcaCheck {
             List<String> types = new ArrayList<>();
             StringBuilder deltas = new StringBuilder();
             RcaAnalysis a = client.rcaStream(RcaRequest.of(crash.withFingerprint("java-stream-" + run))
-                    .withEvidence(RcaEvidence.logs(log)))
+                    .withEvidence(RcaEvidence.logs(log))
+                    .withOptions(RcaOptions.defaults().withMaxHypotheses(1).withTopK(2)))
                     .result(e -> {
                         types.add(e.type());
                         if (e.delta() != null) {
@@ -86,6 +88,8 @@ final class RcaCheck {
                     "analysis_done before result: " + types);
             check(types.contains("analysis_delta") && deltas.length() > 0, "no analysis deltas");
             verifyAnalysis(a, 1, 0);
+            check(a.hypotheses().size() <= 1 && a.runbooks().size() <= 2, "options max_hypotheses=1, top_k=2 not "
+                    + "applied: " + describe(a));
             check("completed".equals(client.analysis(a.id()).status()), "stream result not stored");
             long nDeltas = types.stream().filter("analysis_delta"::equals).count();
             return types.size() + " events (" + nDeltas + " deltas), " + describe(a);
