@@ -33,9 +33,12 @@ from service.rag.prompt import Citation
 from service.rca.models import (
     Alert,
     AlertSummary,
+    ChangeEvidence,
     EvidenceKind,
     EvidenceRef,
     Hypothesis,
+    LogEvidence,
+    MetricEvidence,
     RcaRequest,
     RcaResponse,
     RcaStreamEvent,
@@ -43,6 +46,7 @@ from service.rca.models import (
     RunbookCitation,
     Severity,
     ToolCallRecord,
+    TraceEvidence,
 )
 from service.safety.pipeline import GuardPipeline
 from service.settings import RcaSettings, Settings
@@ -158,75 +162,46 @@ class Catalog:
         return {i.ref: i for i in self.items}
 
 
+def _words(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _render_change(c: ChangeEvidence) -> str:
+    by = f"(by {c.author})" if c.author else ""
+    return _words(
+        _iso(c.timestamp), f"[{c.kind}]" if c.kind else "", c.description, by, f"(id {c.id})" if c.id else ""
+    )
+
+
+def _render_trace(t: TraceEvidence) -> str:
+    attrs = ", ".join(f"{k}={v}" for k, v in sorted(t.attributes.items()))
+    duration = f"{t.duration_ms:g} ms" if t.duration_ms is not None else ""
+    return _words(
+        f"trace {t.trace_id}", f"span {t.span_id}" if t.span_id else "",
+        f"service {t.service}" if t.service else "", t.name or "", duration,
+        f"status {t.status}" if t.status else "", attrs,
+    )  # fmt: skip
+
+
+def _render_log(x: LogEvidence) -> str:
+    return _words(_iso(x.timestamp), f"{x.source}:" if x.source else "", x.text)
+
+
 def render_supplied(req: RcaRequest) -> list[EvidenceItem]:
-    """Every caller-supplied item, rendered as text, interleaved across kinds (changes first)."""
+    """Every caller-supplied item, rendered as text, interleaved across kinds (changes first), so a
+    budget that cannot hold everything still keeps some of each kind."""
     ev = req.evidence
-    per_kind: list[list[EvidenceItem]] = []
-    per_kind.append(
-        [
-            EvidenceItem(
-                f"change:{i}",
-                "change",
-                " ".join(
-                    p
-                    for p in (
-                        _iso(c.timestamp),
-                        f"[{c.kind}]" if c.kind else "",
-                        c.description,
-                        f"(by {c.author})" if c.author else "",
-                        f"(id {c.id})" if c.id else "",
-                    )
-                    if p
-                ),
-            )
-            for i, c in enumerate(ev.changes)
-        ]
-    )
-    per_kind.append(
-        [
-            EvidenceItem(
-                f"trace:{i}",
-                "trace",
-                " ".join(
-                    p
-                    for p in (
-                        f"trace {t.trace_id}",
-                        f"span {t.span_id}" if t.span_id else "",
-                        f"service {t.service}" if t.service else "",
-                        t.name or "",
-                        f"{t.duration_ms:g} ms" if t.duration_ms is not None else "",
-                        f"status {t.status}" if t.status else "",
-                        ", ".join(f"{k}={v}" for k, v in sorted(t.attributes.items())),
-                    )
-                    if p
-                ),
-            )
-            for i, t in enumerate(ev.traces)
-        ]
-    )
-    per_kind.append(
-        [EvidenceItem(f"metric:{i}", "metric", _render_metric(m)) for i, m in enumerate(ev.metrics)]
-    )
-    per_kind.append(
-        [
-            EvidenceItem(
-                f"log:{i}",
-                "log",
-                " ".join(p for p in (_iso(x.timestamp), f"{x.source}:" if x.source else "", x.text) if p),
-            )
-            for i, x in enumerate(ev.logs)
-        ]
-    )
-    out: list[EvidenceItem] = []
-    longest = max((len(k) for k in per_kind), default=0)
-    for i in range(longest):
-        for kind_items in per_kind:
-            if i < len(kind_items):
-                out.append(kind_items[i])
-    return out
+    per_kind: list[list[EvidenceItem]] = [
+        [EvidenceItem(f"change:{i}", "change", _render_change(c)) for i, c in enumerate(ev.changes)],
+        [EvidenceItem(f"trace:{i}", "trace", _render_trace(t)) for i, t in enumerate(ev.traces)],
+        [EvidenceItem(f"metric:{i}", "metric", _render_metric(m)) for i, m in enumerate(ev.metrics)],
+        [EvidenceItem(f"log:{i}", "log", _render_log(x)) for i, x in enumerate(ev.logs)],
+    ]
+    longest = max(len(k) for k in per_kind)
+    return [items[i] for i in range(longest) for items in per_kind if i < len(items)]
 
 
-def _render_metric(m: Any) -> str:
+def _render_metric(m: MetricEvidence) -> str:
     head = m.name or m.query or "metric"
     if m.labels:
         head += "{" + ",".join(f'{k}="{v}"' for k, v in sorted(m.labels.items())) + "}"
@@ -489,9 +464,9 @@ class RcaAnalyzer:
         return prepared
 
     def _relevance_score(self, hit: SearchHit, mode: str) -> float:
-        if mode == "bm25":
-            return hit.score
-        if mode == "dense":
+        """An absolute score: hybrid scores are z-scores within one query's candidates, so a best
+        hit of an unrelated query can look strong; its dense cosine similarity does not."""
+        if mode in ("bm25", "dense"):
             return hit.score
         scores = hit.metadata.get("scores") or {}
         return float(scores.get("dense", hit.score))
@@ -523,7 +498,7 @@ class RcaAnalyzer:
             queries.append(expr)
         skipped = max(0, len(queries) - limit)
         queries = queries[:limit]
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)  # whole s, not before now
         start = (req.alert.startsAt or now) - timedelta(seconds=self.cfg.query_lookback_s)
         end = min(req.alert.endsAt or now, now).replace(microsecond=0)
         if end <= start:
