@@ -113,6 +113,7 @@ export default {
   'collections.chunkCount': '{n} passages',
   'collections.newName': 'New collection name',
   'collections.create': 'Create',
+  'collections.nameRule': 'Letters, digits, ".", "_" and "-", up to 64, starting with a letter or digit.',
   'collections.pick': 'Choose a collection to see its documents and upload files.',
   'collections.files': 'Files to upload (Markdown, text, PDF, HTML, JSONL)',
   'collections.upload': 'Upload',

@@ -112,6 +112,7 @@ export default {
   'collections.chunkCount': '{n} 个段落',
   'collections.newName': '新知识库名称',
   'collections.create': '创建',
+  'collections.nameRule': '字母、数字、“.”、“_”和“-”，最多 64 个字符，以字母或数字开头。',
   'collections.pick': '选择一个知识库以查看文档和上传文件。',
   'collections.files': '要上传的文件（Markdown、文本、PDF、HTML、JSONL）',
   'collections.upload': '上传',
