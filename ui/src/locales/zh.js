@@ -48,6 +48,7 @@ export default {
   'alerts.title': '告警与分析',
   'alerts.filterStatus': '分析状态',
   'alerts.filterName': '告警名称',
+  'alerts.filterAlertStatus': '告警状态',
   'alerts.any': '全部',
   'alerts.count': '共 {n} 条分析',
   'alerts.none': '暂无分析。请将 Alertmanager 指向 /v1/alertmanager/webhook，或向 /v1/rca 提交告警。',

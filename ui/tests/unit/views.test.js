@@ -160,7 +160,12 @@ describe('AlertsView', () => {
 
     await w.find('[data-testid="filter-status"]').setValue('completed')
     await flushPromises()
-    expect(c.listAnalyses).toHaveBeenLastCalledWith({ status: 'completed', alertname: '', limit: 50 })
+    expect(c.listAnalyses).toHaveBeenLastCalledWith({ status: 'completed', alert_status: '', alertname: '', limit: 50 })
+    await w.find('[data-testid="filter-alert-status"]').setValue('resolved')
+    await w.find('[data-testid="filter-alertname"]').setValue('DiskFull')
+    await w.find('[data-testid="filter-alertname"]').trigger('change')
+    await flushPromises()
+    expect(c.listAnalyses).toHaveBeenLastCalledWith({ status: 'completed', alert_status: 'resolved', alertname: 'DiskFull', limit: 50 })
   })
 
   it('says so when the server has no RCA API', async () => {
