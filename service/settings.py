@@ -195,15 +195,17 @@ class RcaSettings(BaseModel):
     runbook_max_chars: int = Field(default=700, ge=100)
     excerpt_max_chars: int = Field(default=400, ge=40)
     # Bounds of the model's strings and arrays while decoding (small models write runaway strings).
-    max_summary_chars: int = Field(default=240, ge=20)
-    max_title_chars: int = Field(default=80, ge=10)
-    max_reasoning_chars: int = Field(default=300, ge=20)
-    max_check_chars: int = Field(default=120, ge=10)
-    max_remediation_chars: int = Field(default=240, ge=20)
-    max_checks: int = Field(default=3, ge=1, le=10)
+    max_summary_chars: int = Field(default=160, ge=20)
+    max_title_chars: int = Field(default=60, ge=10)
+    max_reasoning_chars: int = Field(default=200, ge=20)
+    max_check_chars: int = Field(default=80, ge=10)
+    max_remediation_chars: int = Field(default=160, ge=20)
+    max_checks: int = Field(default=2, ge=1, le=10)
     max_evidence_refs: int = Field(default=4, ge=1, le=16)
-    max_missing_items: int = Field(default=2, ge=0, le=10)
+    max_missing_items: int = Field(default=1, ge=0, le=10)
     retries: int = Field(default=1, ge=0, le=3)  # after a cut-off or invalid output, with tighter bounds
+    # "compact": decode under an EBNF grammar without optional whitespace (docs/rca.md); "any": JSON schema.
+    json_whitespace: Literal["compact", "any"] = "compact"
     # Prometheus queries per analysis (needs tools.prometheus_url), over this window before the alert.
     max_queries: int = Field(default=3, ge=0, le=10)
     query_lookback_s: float = Field(default=900.0, gt=0)

@@ -120,11 +120,11 @@ def model_reply(
             "severity": severity,
             "hypotheses": [
                 {
-                    "title": f"Bad configuration after the rollout ({i})",
+                    "title": f"Bad config after rollout ({i})",
                     "evidence": list(refs),
                     "reasoning": "The logs show a missing setting right after the deploy.",
                     "confidence": confidence,
-                    "checks": ["kubectl logs cart-7d9f -n shop --previous"],
+                    "checks": ["kubectl logs cart-7d9f --previous"],
                     "remediation": "kubectl rollout undo deployment/cart -n shop",
                 }
                 for i in range(hypotheses)
@@ -144,7 +144,7 @@ def _rca_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFacto
             data_dir=tmp_path_factory.mktemp("rca-gateway"),
             engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
             tools=ToolSettings(tool_timeout_s=5.0),
-            rca=RcaSettings(),
+            rca=RcaSettings(json_whitespace="any"),  # tests read the JSON schema the engine gets
         )
         kb = KnowledgeBase(settings.collections_dir, shared_embedder)  # type: ignore[arg-type]
         kb.ingest_paths("default", [SAMPLE_CORPUS])

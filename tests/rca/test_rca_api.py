@@ -241,3 +241,17 @@ def test_openapi_describes_the_contract(gw: RcaGateway) -> None:
         if name.startswith(("Rca", "Alert", "Hypothesis", "Evidence", "Stored", "Webhook", "Runbook")):
             for prop, p in schema.get("properties", {}).items():
                 assert p.get("description") or "$ref" in p or "allOf" in p, (name, prop)
+
+
+def test_compact_decoding_sends_a_whitespace_free_grammar(gw: RcaGateway) -> None:
+    gw.settings.rca.json_whitespace = "compact"
+    gw.fake.script(model_reply("runbook:1", "log:0"))
+    r = gw.post({"alert": alert(), "evidence": {"logs": [{"text": LOG}]}})
+    assert r.status_code == 200, r.text
+    constraint = gw.sent()[-1]["structured_outputs"]
+    assert set(constraint) == {"grammar"}
+    grammar = constraint["grammar"]
+    assert '"\\"runbook:1\\""' in grammar and '"\\"log:0\\""' in grammar  # the refs enum
+    assert '"\\"summary\\""' in grammar and "{1, 160}" in grammar  # bounded strings
+    root = next(line for line in grammar.splitlines() if line.startswith("root ::="))
+    assert "[ \\n" not in root  # no optional whitespace between the fields
