@@ -20,6 +20,9 @@ def test_ui_alert_analysis_and_streamed_chat(live_server: LiveServer) -> None:
 
     assert [s["name"] for s in result["steps"] if not s["ok"]] == []
     assert result["external_requests"] == [] and result["page_errors"] == []
+    audited = {a["page"]: a["violations"] for a in result["accessibility"]}  # axe-core, WCAG 2.1 A/AA
+    assert len(audited) == 4, audited
+    assert [v for vs in audited.values() for v in vs if v["impact"] in ("serious", "critical")] == []
 
     # The analysis the page showed is the stored one, with the runbook passage it cites.
     alert = result["alert"]

@@ -76,6 +76,9 @@ def test_ui_in_chromium(browser_gateway: UIGateway) -> None:
     assert [s["name"] for s in result["steps"] if not s["ok"]] == []
     assert result.keys() >= {"chat", "upload", "alert", "zh"}, result
     assert result["external_requests"] == [] and result["page_errors"] == []
+    audited = {a["page"]: a["violations"] for a in result["accessibility"]}  # axe-core, WCAG 2.1 A/AA
+    assert len(audited) == 7, audited
+    assert [v for vs in audited.values() for v in vs if v["impact"] in ("serious", "critical")] == []
     chat = result["chat"]
     assert chat["answer"] == CHAT_REPLY
     assert chat["partial_states"] >= 2 and len(chat["first_partial"]) < len(CHAT_REPLY)

@@ -8,7 +8,8 @@
 // Prints one line per step ("ok - ..." / "not ok - ..."), screenshot paths ("screenshot: ..."), and a
 // last line "RESULT <json>" with what the page showed, for the caller to check against the API.
 // Exit status: 0 when every step passed. Requests to any other origin are blocked and fail the run.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { execFileSync } from 'node:child_process'
@@ -34,6 +35,7 @@ if (!opt.url) {
 }
 const BASE = opt.url.replace(/\/$/, '')
 const OUT = resolve(opt.out, opt.scenario)
+rmSync(OUT, { recursive: true, force: true }) // this run's screenshots only
 mkdirSync(OUT, { recursive: true })
 const result = { scenario: opt.scenario, steps: [], screenshots: [], external_requests: [], page_errors: [] }
 
@@ -77,6 +79,21 @@ async function step(page, name, fn) {
 
 const bearer = () => (opt.key ? { Authorization: `Bearer ${opt.key}` } : {})
 
+// axe-core's WCAG 2 A/AA rules on the page as it is now; serious and critical findings fail the run.
+// Evaluated through the DevTools protocol, so the page's own CSP stays in force for everything else.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+result.accessibility = []
+async function audit(page, label) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE_SOURCE)
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, target: v.nodes[0]?.target?.join(' ') }))
+  })
+  result.accessibility.push({ page: label, violations: found })
+  const bad = found.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  check(!bad.length, `accessibility (${label}): ${bad.map((v) => `${v.id} x${v.nodes} at ${v.target}`).join('; ')}`)
+}
+
 // -- shared flows ---------------------------------------------------------------------------------
 
 /** Ask in the chat; check that the answer streamed in (seen partly, while busy) and has citations. */
@@ -110,6 +127,7 @@ async function askAndOpenCitation(page, name) {
   const status = await page.getByTestId('chat-status').textContent()
   result.chat = { answer: text, partial_states: partials.length, first_partial: partials[0], citations, status }
   await shot(page, `${name}-answer`)
+  await audit(page, `${name} chat`)
 
   await answer.locator('button.citation').first().click()
   const dialog = page.locator('dialog[open]')
@@ -119,6 +137,7 @@ async function askAndOpenCitation(page, name) {
   await dialog.getByTestId('load-document').click()
   await dialog.locator('.document-passages li[aria-current="true"]').waitFor({ timeout: 30_000 })
   result.chat.citation = { title: await dialog.locator('h2').textContent(), passage, document_passages: await dialog.locator('.document-passages li').count() }
+  await audit(page, `${name} citation dialog`)
   await shot(page, `${name}-citation`)
   await page.keyboard.press('Escape')
   await page.locator('dialog[open]').waitFor({ state: 'detached', timeout: 5000 }).catch(() => {})
@@ -169,6 +188,7 @@ async function alertToAnalysis(page, name, alertname) {
   result.alert.list_status = await row.getAttribute('data-status')
   result.alert.row = (await row.innerText()).replace(/\s+/g, ' ').trim()
   await shot(page, `${name}-alerts`)
+  await audit(page, `${name} alerts`)
   check(result.alert.list_status === 'completed', `the analysis failed: ${result.alert.row}`)
 
   await row.getByTestId('analysis-link').click()
@@ -182,6 +202,7 @@ async function alertToAnalysis(page, name, alertname) {
   check(result.alert.hypotheses >= 1, 'the analysis shows no hypothesis')
   check(result.alert.runbooks >= 1, 'the analysis cites no runbook')
   await shot(page, `${name}-analysis`)
+  await audit(page, `${name} analysis`)
 
   await page.locator('[data-testid="runbooks"] button.citation').first().click()
   const dialog = page.locator('dialog[open]')
@@ -217,6 +238,7 @@ const scenarios = {
       const dialog = page.locator('dialog[open]')
       await dialog.waitFor()
       await shot(page, 'fake-api-key')
+      await audit(page, 'api key dialog')
       check(await dialog.getByTestId('api-key-input').evaluate((el) => el === document.activeElement), 'the key field is not focused')
       await page.keyboard.type(opt.key)
       await page.keyboard.press('Enter')
@@ -264,6 +286,7 @@ const scenarios = {
         progress: await job.locator('progress').evaluate((p) => [p.value, p.max]),
       }
       await shot(page, 'fake-collections')
+      await audit(page, 'collections')
     })
 
     await step(page, 'webhook alert -> analysis with runbook citation', () => alertToAnalysis(page, 'fake', 'KubePodOOMKilled'))
@@ -277,6 +300,7 @@ const scenarios = {
       await page.getByRole('heading', { name: '告警与分析' }).waitFor()
       result.zh = { heading: await page.getByRole('heading', { level: 1 }).textContent(), badges: await page.locator('tbody .badge').allTextContents() }
       await shot(page, 'fake-alerts-zh')
+      await audit(page, 'alerts zh')
     })
   },
 }
