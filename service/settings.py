@@ -179,8 +179,9 @@ class CorsSettings(BaseModel):
 class RcaSettings(BaseModel):
     """Root-cause analysis (`/v1/rca`, the Alertmanager webhook): retrieval, budgets, bounds, worker."""
 
-    default_top_k: int = Field(default=4, ge=1, le=10)
+    default_top_k: int = Field(default=3, ge=1, le=10)
     default_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    expand_chunks: int = Field(default=2, ge=0, le=8)  # more passages of the best runbook (diagnosis, fix)
     # A passage counts as a runbook for the alert when its dense cosine similarity to the alert text
     # (dense and hybrid modes) reaches this, or its BM25 score reaches min_bm25_score (bm25 mode), or
     # it names the alert. Chosen from the sample-corpus and OpenShift-runbook alerts (docs/rca.md).

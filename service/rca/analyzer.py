@@ -436,6 +436,8 @@ class RcaAnalyzer:
         )
         hits = self.safety.filter_context(hits, collection=collection)
         relevant = [h for h in hits if self._relevant(h, alert, mode, opts.min_score)]
+        if relevant and cfg.expand_chunks:
+            relevant += await self._more_of_best_runbook(collection, alert, relevant, mode)
         citations: list[RunbookCitation] = []
         catalog = Catalog()
         for n, hit in enumerate(relevant, start=1):
@@ -480,6 +482,28 @@ class RcaAnalyzer:
         )
         await self._fit(prepared)
         return prepared
+
+    async def _more_of_best_runbook(
+        self, collection: str, alert: Alert, relevant: list[SearchHit], mode: str
+    ) -> list[SearchHit]:
+        """More passages of the best-matching runbook, favouring its diagnosis and mitigation.
+
+        Runbooks are chunked by section, and the alert text matches the "Meaning" section best,
+        while the hypotheses need the "Diagnosis" and "Mitigation" sections of the same document."""
+        best = relevant[0].document_id
+        seen = {h.chunk_id for h in relevant}
+        query = f"{retrieval_query(alert)} diagnosis check mitigation fix"
+        more = await self.knowledge.search(
+            collection,
+            query,
+            top_k=self.cfg.expand_chunks + len(seen),
+            mode=mode,
+            filters={"document_id": best},
+        )
+        more = [h for h in self.safety.filter_context(more, collection=collection) if h.chunk_id not in seen]
+        more = more[: self.cfg.expand_chunks]
+        more.sort(key=lambda h: (h.page or 0, int(h.metadata.get("start") or 0)))  # reading order
+        return more
 
     def _relevance_score(self, hit: SearchHit, mode: str) -> float:
         """An absolute score: hybrid scores are z-scores within one query's candidates, so a best
