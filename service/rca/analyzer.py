@@ -298,9 +298,14 @@ def _string(max_len: int, min_len: int = 1) -> dict[str, Any]:
 def output_schema(refs: list[str], bounds: OutputBounds, *, enforce_refs: bool = True) -> dict[str, Any]:
     """The JSON the model must write. Refs are an enum of the ids it was given; no excerpts."""
     hyp_props: dict[str, Any] = {"title": _string(bounds.title)}
-    if refs:
-        item: dict[str, Any] = {"type": "string", "enum": refs} if enforce_refs else {"type": "string"}
-        hyp_props["evidence"] = {"type": "array", "items": item, "maxItems": bounds.refs}
+    if not enforce_refs:  # checking the output: unknown refs are dropped later, not fatal
+        hyp_props["evidence"] = {"type": "array", "items": {"type": "string"}, "maxItems": bounds.refs}
+    elif refs:
+        hyp_props["evidence"] = {
+            "type": "array",
+            "items": {"type": "string", "enum": refs},
+            "maxItems": bounds.refs,
+        }
     else:  # nothing to cite: only an empty list
         hyp_props["evidence"] = {"type": "array", "items": {"type": "string", "maxLength": 1}, "maxItems": 0}
     required = ["title", "evidence"]
