@@ -78,8 +78,11 @@ else
 ui/node_modules/.ci-stamp: ui/package-lock.json ui/package.json
 	cd ui && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+# Built aside, then swapped in: a running gateway never serves a half-written ui/dist.
 ui/dist/index.html: ui/node_modules/.ci-stamp $(UI_SRCS)
-	cd ui && node_modules/.bin/vite build --logLevel warn
+	cd ui && rm -rf build/dist-new && node_modules/.bin/vite build --logLevel warn --outDir build/dist-new
+	cd ui && rm -rf build/dist-old && { [ ! -d dist ] || mv dist build/dist-old; } && mv build/dist-new dist \
+	  && rm -rf build/dist-old
 	@touch $@
 endif
 
