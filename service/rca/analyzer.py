@@ -419,6 +419,7 @@ class RcaAnalyzer:
         self.safety = safety
         self.context_length = context_length
         self.prometheus = PrometheusQuery()
+        self._grammar_ok = True  # False once the engine refused a grammar (then: JSON schema)
 
     async def analyze(self, req: RcaRequest, *, analysis_id: str, emit: Emit | None = None) -> RcaResponse:
         t0 = time.perf_counter()
@@ -672,16 +673,25 @@ class RcaAnalyzer:
         problem: InvalidAnalysis | None = None
         finish: str | None = None
         for attempt in range(1 + self.cfg.retries):
-            body = {
+            schema = output_schema(refs, bounds)
+            constraint = decoding_constraint(schema, self.cfg.json_whitespace if self._grammar_ok else "any")
+            body: dict[str, Any] = {
                 "model": prepared.model,
                 "messages": prepared.messages,
                 "max_tokens": prepared.max_tokens,
                 "temperature": 0,
-                "structured_outputs": decoding_constraint(
-                    output_schema(refs, bounds), self.cfg.json_whitespace
-                ),
+                "structured_outputs": constraint,
             }
-            text, finish, u = await (self._stream(body, emit) if emit else self._complete(body))
+            try:
+                text, finish, u = await (self._stream(body, emit) if emit else self._complete(body))
+            except APIError as exc:
+                if exc.status_code != 400 or "grammar" not in constraint:
+                    raise
+                # An engine whose backend does not take the grammar: the JSON schema from now on.
+                logger.warning("rca: the engine refused the EBNF grammar (%s); using the JSON schema", exc)
+                self._grammar_ok = False
+                body["structured_outputs"] = {"json": schema}
+                text, finish, u = await (self._stream(body, emit) if emit else self._complete(body))
             usage = RcaUsage(
                 prompt_tokens=usage.prompt_tokens + u.get("prompt_tokens", 0),
                 completion_tokens=usage.completion_tokens + u.get("completion_tokens", 0),

@@ -261,3 +261,18 @@ def test_compact_decoding_sends_a_whitespace_free_grammar(gw: RcaGateway) -> Non
     assert '"\\"summary\\""' in grammar and "{1, 160}" in grammar  # bounded strings
     root = next(line for line in grammar.splitlines() if line.startswith("root ::="))
     assert "[ \\n" not in root  # no optional whitespace between the fields
+
+
+def test_an_engine_without_grammars_gets_the_json_schema(gw: RcaGateway) -> None:
+    gw.settings.rca.json_whitespace = "compact"
+    gw.fake.refused_structured_outputs = {"grammar"}
+    analyzer = gw.rca.analyzer
+    try:
+        gw.fake.script(model_reply("runbook:1"), model_reply("runbook:1"))
+        assert gw.post({"alert": alert()}).status_code == 200
+        assert gw.post({"alert": alert()}).status_code == 200
+        kinds = [set(r["structured_outputs"]) for r in gw.sent()]
+        assert kinds == [{"grammar"}, {"json"}, {"json"}]  # refused once, then remembered
+    finally:
+        gw.fake.refused_structured_outputs = set()
+        analyzer._grammar_ok = True

@@ -34,6 +34,8 @@ class FakeVLLM:
         self.peak_in_flight = 0
         self.cancelled_streams = 0  # streams whose client left before the end (generation aborted)
         self.cancelled_requests = 0  # non-streamed requests whose client left during response_delay_s
+        # structured_outputs kinds this engine refuses with a 400 (as a backend without grammars would)
+        self.refused_structured_outputs: set[str] = set()
         # LoRA as vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING: name -> adapter path.
         self.lora_updates = True  # False: the load/unload routes do not exist (404 Not Found)
         self.adapters: dict[str, str] = {}
@@ -166,6 +168,9 @@ class FakeVLLM:
             fake.requests.append(body)
             if (err := fake._check(body)) is not None:
                 return err
+            refused = set(body.get("structured_outputs") or {}) & fake.refused_structured_outputs
+            if refused:
+                return fake._error(400, f"structured outputs kind {sorted(refused)} is not supported")
             prompt_tokens = sum(fake.count(str(m.get("content") or "")) for m in body["messages"])
             if prompt_tokens + int(body.get("max_tokens") or 16) > fake.max_model_len:
                 return fake._error(
