@@ -50,8 +50,8 @@ class FusionWeights:
 
 
 # The dense share of an English query's fused score, by lexical coverage (see the module docstring);
-# chosen on the tuning query sets with `eval.fusion_study` (docs/benchmarks.md): any paraphrase share
-# from 0.3 to 0.7 and any verbatim share up to 0.1 tie there; 0.2 and more lose near-verbatim queries.
+# chosen on the tuning query sets with `eval.fusion_study` (docs/benchmarks.md): paraphrase shares
+# 0.3-0.7 tie there, verbatim shares 0.05-0.3 are within one query of each other, 0 and 0.5 are worse.
 DENSE_SHARE_PARAPHRASE = 0.5
 DENSE_SHARE_VERBATIM = 0.1
 

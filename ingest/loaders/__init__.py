@@ -49,12 +49,17 @@ def load_file(path: Path, document_id: str, limits: Limits | None = None) -> lis
         data = path.read_bytes()
     except OSError as exc:
         raise LoaderError(f"{document_id}: cannot read file ({exc.strerror or exc})") from exc
+    if kind in ("markdown", "text") and len(data) > limits.max_text_bytes:
+        raise LoaderError(
+            f"{document_id}: {len(data)} bytes of text is over the limit of {limits.max_text_bytes}; "
+            "split the file"
+        )
     if kind == "pdf":
         return load_pdf(path, document_id, data, limits)
     if kind == "markdown":
         return load_markdown(path, document_id, data)
     if kind == "html":
-        return load_html(path, document_id, data)
+        return load_html(path, document_id, data, limits)
     if kind == "jsonl":
         return load_jsonl(path, document_id, data, limits.max_records)
     return load_text(path, document_id, data)

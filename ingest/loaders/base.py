@@ -16,8 +16,14 @@ class Limits:
     max_file_bytes: int = 64 * 1024 * 1024
     max_pages: int = 2000
     parse_timeout_s: float = 120.0
-    max_memory_bytes: int = 2 * 1024 * 1024 * 1024  # address-space cap of the PDF parsing process
+    max_memory_bytes: int = 2 * 1024 * 1024 * 1024  # address-space cap of the PDF/HTML parsing process
     max_records: int = 1_000_000
+    # Text and Markdown: chunking costs ~60 s per MB here (token counting), more than embedding.
+    max_text_bytes: int = 16 * 1024 * 1024
+    max_html_bytes: int = 16 * 1024 * 1024  # markup; its parse tree takes tens of times as much memory
+    html_inline_bytes: int = 512 * 1024  # larger HTML is parsed in a child process (timeout, memory cap)
+    html_inline_depth: int = 256  # and so is HTML nested this deep (tree building is quadratic in depth)
+    max_html_depth: int = 5000  # deeper is refused at once (bs4 would need ~20 s at 5,000 levels here)
 
 
 @dataclass

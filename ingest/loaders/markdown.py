@@ -7,7 +7,9 @@ from pathlib import Path
 
 from ingest.loaders.base import LoadedDocument, Section, decode_text, sha256_bytes
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
+# No lazy group before an optional trailing run ("(.+?)[ \t#]*$" is quadratic: a 64 KB line of " #"
+# took 20 s); the closing hashes are stripped in Python instead.
+_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+)$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
@@ -37,7 +39,8 @@ def split_sections(text: str) -> tuple[list[Section], str | None]:
                 fence = None
         elif fence is None and (m := _HEADING.match(line.rstrip("\r\n"))):
             close(pos)
-            level, name = len(m.group(1)), m.group(2).strip()
+            raw = m.group(2)
+            level, name = len(m.group(1)), (raw.rstrip(" \t#") or raw[0]).strip()
             stack = [(lv, n) for lv, n in stack if lv < level] + [(level, name)]
             heading = " > ".join(n for _, n in stack)
             if level == 1 and title is None:
