@@ -301,9 +301,12 @@ def output_schema(refs: list[str], bounds: OutputBounds, *, enforce_refs: bool =
     if not enforce_refs:  # checking the output: unknown refs are dropped later, not fatal
         hyp_props["evidence"] = {"type": "array", "items": {"type": "string"}, "maxItems": bounds.refs}
     elif refs:
+        # At least one ref: left free, SmolLM2-135M cited nothing and copied a log line as its
+        # reasoning (first real run); a hypothesis with no evidence is of no use to the operator.
         hyp_props["evidence"] = {
             "type": "array",
             "items": {"type": "string", "enum": refs},
+            "minItems": 1,
             "maxItems": bounds.refs,
         }
     else:  # nothing to cite: only an empty list
@@ -312,7 +315,7 @@ def output_schema(refs: list[str], bounds: OutputBounds, *, enforce_refs: bool =
     hyp_props.update(
         reasoning=_string(bounds.reasoning),
         confidence={"type": "number", "minimum": 0, "maximum": 1},
-        checks={"type": "array", "items": _string(bounds.check), "maxItems": bounds.checks},
+        checks={"type": "array", "items": _string(bounds.check), "minItems": 1, "maxItems": bounds.checks},
         remediation=_string(bounds.remediation),
     )
     required += ["reasoning", "confidence", "checks", "remediation"]
