@@ -9,7 +9,8 @@
   encode the very same chunk texts (`Chunk.index_text`) with the raw `SentenceTransformer.encode`
   (batch 32, normalized); reports chunks/s for both and their ratio (goal: >= 0.8).
 - noop: write N small synthetic Markdown files, ingest them, ingest again unchanged; reports both
-  times and their ratio (goal: < 5%).
+  times and their ratio (goal: < 5%); then changes one file and re-ingests, five times (median
+  seconds, and of it the publish: docstore copy done, FAISS + BM25 rebuilt, fsync, manifest).
 - query: synthetic collections of N chunks (vectors with low-rank structure plus noise, so they
   have neighbours as real embeddings do; Zipf-distributed words for BM25), written with the real
   store (`VersionWriter`: docstore, FAISS, BM25; HNSW above `HNSW_THRESHOLD`); queries are noisy
@@ -115,8 +116,9 @@ _WORDS = [
 
 
 def bench_noop(n_files: int, emb: Any = None) -> dict[str, Any]:
-    """Full ingest of n small files, then the same files again unchanged."""
+    """Full ingest of n small files, the same files again unchanged, then one file changed (5 times)."""
     from ingest.knowledge_base import KnowledgeBase
+    from ingest.store.collection import VersionWriter
 
     emb = emb or _embedder()
     rng = np.random.default_rng(0)
@@ -131,6 +133,30 @@ def bench_noop(n_files: int, emb: Any = None) -> dict[str, Any]:
         kb = KnowledgeBase(Path(tmp) / "collections", emb)
         first = kb.ingest_paths("bench", [root])
         again = kb.ingest_paths("bench", [root])
+        # One changed file, five times: what a small edit costs (publish rebuilds FAISS and BM25).
+        publish_s: list[float] = []
+        original = VersionWriter.publish
+
+        def timed_publish(self: VersionWriter, hnsw_threshold: int) -> dict[str, Any]:
+            t0 = time.perf_counter()
+            try:
+                return original(self, hnsw_threshold)
+            finally:
+                publish_s.append(time.perf_counter() - t0)
+
+        changed: list[float] = []
+        VersionWriter.publish = timed_publish  # type: ignore[method-assign]
+        try:
+            for k in range(5):
+                body = " ".join(rng.choice(_WORDS, 60))
+                (root / "doc00000.md").write_text(
+                    f"# Runbook 0 v{k}\n\n## Meaning\n\n{body}.\n", encoding="utf-8"
+                )
+                res = kb.ingest_paths("bench", [root])
+                assert res.updated == 1 and res.unchanged == n_files - 1, res
+                changed.append(res.seconds)
+        finally:
+            VersionWriter.publish = original  # type: ignore[method-assign]
     return {
         "files": n_files,
         "full_seconds": round(first.seconds, 2),
@@ -138,6 +164,8 @@ def bench_noop(n_files: int, emb: Any = None) -> dict[str, Any]:
         "noop_seconds": round(again.seconds, 3),
         "noop_unchanged": again.unchanged,
         "ratio": round(again.seconds / first.seconds, 4),
+        "one_changed_seconds_median": round(float(np.median(changed)), 3),
+        "one_changed_publish_seconds_median": round(float(np.median(publish_s)), 3),
     }
 
 

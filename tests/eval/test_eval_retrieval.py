@@ -95,6 +95,7 @@ def test_ingest_bench_smoke(shared_embedder: object) -> None:
 
     noop = bench_noop(4, shared_embedder)
     assert noop["noop_unchanged"] == 4 and noop["full_chunks"] == 4
+    assert noop["one_changed_seconds_median"] >= noop["one_changed_publish_seconds_median"] > 0
     res = bench_query([300], 5, shared_embedder, torch_threads=[1])
     row = res["sizes"][0]
     assert row["index"] == "flat" and row["recall_at_10_vs_exact"] == 1.0
