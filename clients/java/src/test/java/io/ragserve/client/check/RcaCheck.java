@@ -88,8 +88,8 @@ final class RcaCheck {
                     "analysis_done before result: " + types);
             check(types.contains("analysis_delta") && deltas.length() > 0, "no analysis deltas");
             verifyAnalysis(a, 1, 0);
-            check(a.hypotheses().size() <= 1 && a.runbooks().size() <= 2, "options max_hypotheses=1, top_k=2 not "
-                    + "applied: " + describe(a));
+            // (runbooks may exceed top_k: the server adds passages of the best runbook, rca.expand_chunks)
+            check(a.hypotheses().size() <= 1, "options.max_hypotheses=1 not applied: " + describe(a));
             check("completed".equals(client.analysis(a.id()).status()), "stream result not stored");
             long nDeltas = types.stream().filter("analysis_delta"::equals).count();
             return types.size() + " events (" + nDeltas + " deltas), " + describe(a);
