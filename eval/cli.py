@@ -79,6 +79,8 @@ def register(subparsers: Any) -> None:
         ("qa", "end-to-end answer quality through the gateway"),
         ("convert", "convert SQuAD/CMRC or BEIR data into the project's format"),
         ("safety", "safety detectors: precision, recall, false-positive rates, guard latency"),
+        ("lora", "a LoRA adapter vs its base model on held-out examples (format, sources, F1)"),
+        ("perplexity", "perplexity of served models on the project's own text (quantization quality)"),
         ("rca", "root-cause analyses of labeled alerts: runbook hit@k, schema and ref validity, latency"),
     ):
         p = eval_sub.add_parser(name, help=help_text, description=help_text)

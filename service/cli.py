@@ -37,6 +37,10 @@ def _build_parser() -> argparse.ArgumentParser:
     serve_cmd.register(sub)
     model_prep.register(sub)
 
+    from deploy.lora import cli as lora_cli
+
+    lora_cli.register(sub)
+
     from ingest import cli as ingest_cli
 
     ingest_cli.register(sub)

@@ -626,3 +626,7 @@ def register(subparsers: Any) -> None:
     info.add_argument("--verify", action="store_true", help="also check the sha256 of every file")
     info.add_argument("--files", action="store_true", help="include the per-file sizes and checksums")
     info.set_defaults(func=_cmd_info)
+
+    from deploy.quantize.quantize import register_cli as register_quantize
+
+    register_quantize(sub)  # `model quantize`

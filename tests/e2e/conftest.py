@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,13 +47,13 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
     return False
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@contextlib.contextmanager
+def launch_live_server(data_dir: Path, **env_overrides: str) -> Iterator[LiveServer]:
+    """`ragserve serve` on the default model in `data_dir`; `env_overrides` adds RAGSERVE_* settings."""
     from service.engine.model_prep import resolve_model
     from service.settings import DEFAULT_MODEL
 
     model_dir = resolve_model(DEFAULT_MODEL, REPO / "var" / "models")  # prepared once by `make`, cached
-    data_dir = tmp_path_factory.mktemp("live-data")
     log = data_dir / "server.log"
     port = free_port()
     env = dict(os.environ)
@@ -64,6 +65,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         RAGSERVE_ENGINE__KV_CACHE_SPACE_GIB="1",
         RAGSERVE_SERVER__SHUTDOWN_GRACE_S="20",
     )
+    env.update(env_overrides)
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve"],
@@ -81,3 +83,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with launch_live_server(tmp_path_factory.mktemp("live-data")) as server:
+        yield server

@@ -1,0 +1,1 @@
+"""Offline quantization of the default model into checkpoints vLLM serves (docs/quantization.md)."""
