@@ -62,6 +62,12 @@ class Snapshot:
         if (vdir / lexical.DIRNAME).is_dir():
             try:
                 bm25 = lexical.load(vdir / lexical.DIRNAME)
+                if bm25.analyzer != lexical.DEFAULT:
+                    log.info(
+                        "collection %s: BM25 built with %s, queried that way; `ragserve ingest` upgrades it",
+                        coll_dir.name,
+                        bm25.analyzer.to_json(),
+                    )
             except lexical.LexicalConfigError as exc:
                 # Built by another version with an analysis this one cannot apply to queries: rebuild
                 # it in memory from the stored surface tokens (the next ingest publishes it for good).
