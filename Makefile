@@ -147,6 +147,17 @@ safety-model: install
 safety-eval: install
 	$(BIN)/ragserve eval safety --out var/safety-eval
 
+# LoRA (docs/lora.md): the project's instruction set and the ops-format adapter, trained on CPU
+# (~15 min on 2 cores) into $(RAGSERVE_DATA_DIR)/lora/ops-format; a no-op once it exists.
+.PHONY: lora quantize
+lora: model
+	@test -f $(RAGSERVE_DATA_DIR)/lora/ops-format/adapter_config.json || $(BIN)/ragserve lora train
+
+# Quantized copies of the default model (docs/quantization.md), ~30 s each; no-ops when up to date.
+quantize: model
+	$(BIN)/ragserve model quantize --scheme w8a8 >/dev/null
+	$(BIN)/ragserve model quantize --scheme w4a16 >/dev/null
+
 constraints:
 	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec)=' > /tmp/ragserve-freeze.txt
 	@echo "review /tmp/ragserve-freeze.txt and merge it into constraints.txt (keep the header)"
