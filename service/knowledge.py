@@ -87,6 +87,10 @@ class KnowledgeService:
         self.metrics.retrieval_hits.labels(collection).observe(len(hits))
         if not hits:
             self.metrics.retrieval_empty.labels(collection).inc()
+        elif mode == "hybrid":
+            weight = hits[0].metadata.get("scores", {}).get("dense_weight")
+            if isinstance(weight, float):
+                self.metrics.retrieval_dense_weight.labels(collection).observe(weight)
         return hits
 
     async def refresh_index_metrics(self) -> None:

@@ -156,6 +156,12 @@ class Metrics:
             "ragserve_retrieval_empty_results_total", "Retrievals that returned no passage", ["collection"],
             registry=r,
         )  # fmt: skip
+        # Hybrid fusion's per-query evidence (ingest.search): ~0.1 when queries copy passages' wording,
+        # ~0.5 for paraphrases, ~0 for Chinese queries with an English-only embedder, 1 if BM25 found nothing.
+        self.retrieval_dense_weight = Histogram(
+            "ragserve_retrieval_dense_weight", "Weight of dense similarity in a hybrid query's fused score",
+            ["collection"], buckets=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0), registry=r,
+        )  # fmt: skip
         self.index_chunks = Gauge(
             "ragserve_index_chunks", "Chunks in each collection's published index", ["collection"], registry=r
         )

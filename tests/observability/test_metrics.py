@@ -158,6 +158,8 @@ def test_values_tell_the_story(traffic: tuple[Samples, Samples]) -> None:
     for stage, n in (("embed", 3), ("dense", 3), ("bm25", 3), ("fuse", 2)):
         assert delta("ragserve_retrieval_duration_seconds_count", stage=stage) == n, stage
     assert delta("ragserve_retrieval_empty_results_total", collection="default") == 1
+    assert delta("ragserve_retrieval_dense_weight_count", collection="default") == 2  # the hybrid ones
+    assert 0 < delta("ragserve_retrieval_dense_weight_sum", collection="default") <= 2
     assert value(s, "ragserve_index_documents", collection="default") == 3
     assert 0 <= value(s, "ragserve_index_age_seconds", collection="default") < 3600
     # answer quality: one cited answer, one "don't know" (which cites nothing)
