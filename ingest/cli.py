@@ -41,8 +41,17 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
     emb_settings = getattr(settings, "embedding", None)
     device = getattr(emb_settings, "device", None)
     batch = int(getattr(emb_settings, "batch_size", 32))
+    threads = getattr(emb_settings, "torch_threads", None)
     root = Path(args.data_dir) / "collections"
-    return KnowledgeBase(root, lambda: Embedder.load(args.embedding_model, device=device, batch_size=batch))
+
+    def load() -> Embedder:
+        if threads:  # RAGSERVE_EMBEDDING__TORCH_THREADS, as `ragserve serve` applies it (docs/benchmarks.md)
+            import torch
+
+            torch.set_num_threads(int(threads))
+        return Embedder.load(args.embedding_model, device=device, batch_size=batch)
+
+    return KnowledgeBase(root, load)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -60,3 +60,24 @@ def test_ingest_collections_delete(run: Run, corpus: Path, capsys: pytest.Captur
     assert run("delete", "--collection", "docs") == 0
     assert run("collections", "--json") == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == []
+
+
+def test_ingest_applies_the_torch_threads_setting(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, *a, **k: embedder))
+    before = torch.get_num_threads()
+    emb = argparse.Namespace(torch_threads=1, device=None, batch_size=32)
+    args = argparse.Namespace(
+        data_dir=tmp_path, embedding_model="all-MiniLM-L6-v2", settings=argparse.Namespace(embedding=emb)
+    )
+    try:
+        torch.set_num_threads(2)
+        kb = cli._kb(args)
+        assert torch.get_num_threads() == 2  # nothing happens before the model is needed
+        assert kb.embedder is embedder
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
