@@ -72,3 +72,31 @@ def test_bad_lora_settings_are_refused(monkeypatch: pytest.MonkeyPatch, key: str
     monkeypatch.setenv(f"RAGSERVE_ENGINE__LORA__{key}", value)
     with pytest.raises(ValueError):
         Settings()
+
+
+async def test_runtime_loads_are_remembered_for_an_engine_restart(tmp_path: Path) -> None:
+    """The embedded engine forgets runtime loads when it dies; the supervisor's next start carries them."""
+    from service.engine.client import EngineClient
+    from service.engine.lora import LoraAdapters
+    from service.engine.supervisor import LoraLaunch
+    from service.observability.metrics import Metrics
+    from tests.utils.fake_vllm import MODEL, FakeVLLM
+    from tests.utils.servers import serve_in_thread
+
+    class Ready:
+        ready, state = True, "ready"
+
+    fake = FakeVLLM()
+    settings = Settings(engine={"mode": "embedded", "served_model_name": MODEL, "lora": {"enabled": True}})
+    launch = LoraLaunch(modules={})
+    adapter = write_adapter(tmp_path / "ops")
+    with serve_in_thread(fake.app, ready_path="/health") as url:
+        client = EngineClient(url, health=Ready())
+        lora = LoraAdapters(
+            settings=settings, engine=client, metrics=Metrics(), launch=launch, reserved_names=set()
+        )
+        await lora.load("ops", str(adapter))
+        assert launch.argv()[-2:] == ["--lora-modules", f"ops={adapter}"]
+        await lora.unload("ops")
+        assert "--lora-modules" not in launch.argv()
+        await client.aclose()
