@@ -1,6 +1,6 @@
 """`ragserve eval rca`: root-cause analyses of labeled alerts through a running gateway.
 
-Two alert sets, each alert labeled with the runbook document it should be grounded in (or none):
+Three alert sets, each alert labeled with the runbook document it should be grounded in (or none):
 - `sample`: written for this project over deploy/sample_corpus (collection `default`, seeded by
   `ragserve serve`); realistic alerts with names, annotations and some caller evidence, plus
   alerts that have no runbook there (the analysis must then cite none). Always available.
@@ -8,7 +8,9 @@ Two alert sets, each alert labeled with the runbook document it should be ground
   "Meaning" section: that section, with the alert's name removed, is the alert's summary and the
   alertname label is a neutral placeholder, so only the alert text can find the runbook. The
   runbooks must be ingested into a collection first (`ragserve ingest DIR --collection openshift`);
-  skipped cleanly when the data is absent.
+  skipped cleanly when the data is absent. Near-verbatim runbook text: an easy set.
+- `openshift-paraphrased`: the same corpus, alerts whose summary is a hand-written description of
+  the problem in other words (the 40 held-out questions of eval/datasets/runbooks.py); harder.
 
 Reported per set: runbook hit@1 / hit@3 among the analysis' `runbooks` (distinct documents, in
 order), abstention on alerts without a runbook, schema validity of every response (including
@@ -16,7 +18,8 @@ order), abstention on alerts without a runbook, schema validity of every respons
 was sent and retrieved (and how many refs the server had to drop), latency p50/p95.
 
     ragserve eval rca --url http://127.0.0.1:8000 --set sample --out DIR
-    ragserve eval rca --url ... --set openshift --collection openshift --limit 40 --out DIR
+    ragserve eval rca --url ... --set openshift --collection openshift --limit 25 --out DIR
+    ragserve eval rca --url ... --set openshift-paraphrased --collection openshift --limit 20 --out DIR
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import httpx
 from pydantic import ValidationError
 
 from eval import report
-from eval.datasets.runbooks import meaning_query, tune_split
+from eval.datasets.runbooks import PARAPHRASED_HELDOUT, meaning_query, tune_split
 from eval.metrics import percentile
 from service.rca.models import RcaResponse
 
@@ -131,6 +134,29 @@ def openshift_cases(data: Path, *, limit: int | None = None) -> list[dict[str, A
         cases.append({"id": f"os-{len(cases):03d}", "alert": alert, "evidence": {}, "expected": rel})
     if limit and len(cases) > limit:
         step = len(cases) / limit  # spread over the whole set, deterministic
+        cases = [cases[int(i * step)] for i in range(limit)]
+    return cases
+
+
+def paraphrased_cases(data: Path, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Nameless alerts whose summary is a hand-written operator's description of the problem (the
+    held-out set of eval/datasets/runbooks.py, never used to tune retrieval): harder than "Meaning"."""
+    cases = [
+        {
+            "id": f"para-{i:03d}",
+            "alert": {
+                "status": "firing",
+                "labels": {"alertname": OPENSHIFT_PLACEHOLDER, "severity": "warning"},
+                "annotations": {"summary": question},
+            },
+            "evidence": {},
+            "expected": rel,
+        }
+        for i, (rel, question) in enumerate(PARAPHRASED_HELDOUT)
+        if (data / rel).is_file()
+    ]
+    if limit and len(cases) > limit:
+        step = len(cases) / limit
         cases = [cases[int(i * step)] for i in range(limit)]
     return cases
 
@@ -297,7 +323,9 @@ def write_outputs(out: Path, doc: dict[str, Any]) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `ragserve eval rca`."""
     p.add_argument("--url", default="http://127.0.0.1:8000", help="gateway root (without /v1)")
-    p.add_argument("--set", choices=["sample", "openshift"], default="sample", dest="alert_set")
+    p.add_argument(
+        "--set", choices=["sample", "openshift", "openshift-paraphrased"], default="sample", dest="alert_set"
+    )
     p.add_argument("--collection", help="collection to analyse against (default: default / openshift)")
     p.add_argument("--data", type=Path, default=DEFAULT_OPENSHIFT, help="OpenShift runbooks directory")
     p.add_argument("--limit", type=int, help="at most N alerts (spread over the set)")
@@ -308,11 +336,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd(args: argparse.Namespace) -> int:
     """Handler of `ragserve eval rca`."""
-    if args.alert_set == "openshift":
+    if args.alert_set.startswith("openshift"):
         if not args.data.is_dir():
             print(f"skipped: OpenShift runbooks not found at {args.data}", file=sys.stderr)
             return 0
-        cases = openshift_cases(args.data, limit=args.limit)
+        build = paraphrased_cases if args.alert_set == "openshift-paraphrased" else openshift_cases
+        cases = build(args.data, limit=args.limit)
         collection = args.collection or "openshift"
     else:
         cases = sample_cases()[: args.limit] if args.limit else sample_cases()

@@ -60,3 +60,14 @@ def test_openshift_cases_hide_the_alert_name(tmp_path: Path) -> None:
     for c in cases:
         assert "FooBarDown" not in json.dumps(c["alert"]) and c["expected"].startswith("team/FooBarDown")
     assert len(eval_rca.openshift_cases(d, limit=1)) == 1
+
+
+def test_paraphrased_cases_use_the_held_out_questions(tmp_path: Path) -> None:
+    from eval.datasets.runbooks import PARAPHRASED_HELDOUT
+
+    rel, question = PARAPHRASED_HELDOUT[0]
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).write_text("# x\n", encoding="utf-8")
+    (case,) = eval_rca.paraphrased_cases(tmp_path)  # only runbooks present on disk
+    assert case["expected"] == rel and case["alert"]["annotations"]["summary"] == question
+    assert case["alert"]["labels"]["alertname"] == eval_rca.OPENSHIFT_PLACEHOLDER
