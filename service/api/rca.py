@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -49,6 +49,28 @@ _STREAM_EXAMPLE = (
 )
 
 
+def _stream_event_schema() -> dict[str, Any]:
+    """`RcaStreamEvent` for the OpenAPI document: references to models that are components already
+    (through `RcaResponse`) point there; the others are inlined, so every `$ref` resolves."""
+    template = "#/components/schemas/{model}"
+    schema = RcaStreamEvent.model_json_schema(ref_template=template)
+    defs = schema.pop("$defs", {})
+    components = {"RcaResponse", *RcaResponse.model_json_schema(ref_template=template).get("$defs", {})}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            name = str(node.get("$ref", "")).rsplit("/", 1)[-1]
+            if name in defs and name not in components:
+                return walk(defs[name])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
+
+
 def _rca(state: AppState) -> RcaService:
     if state.rca is None:  # pragma: no cover - built at start-up
         raise RuntimeError("the RCA service is not running")
@@ -65,7 +87,7 @@ def _rca(state: AppState) -> RcaService:
             "`data: [DONE]`.",
             "content": {
                 "text/event-stream": {
-                    "schema": RcaStreamEvent.model_json_schema(),
+                    "schema": _stream_event_schema(),
                     "example": _STREAM_EXAMPLE,
                 }
             },

@@ -239,6 +239,23 @@ def test_openapi_describes_the_contract(gw: RcaGateway) -> None:
     assert paths["/v1/rca"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/RcaRequest"
     )
+    # Every reference resolves (client generators fail on dangling ones), including the SSE schema.
+    refs: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, list):
+            for v in node:
+                collect(v)
+
+    collect(spec)
+    assert refs and all(r.startswith("#/components/schemas/") and r.split("/")[-1] in schemas for r in refs)
+    sse = paths["/v1/rca"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert set(sse["properties"]["type"]["enum"]) >= {"retrieval", "tool_call", "result", "error"}
     params = {p["name"]: p for p in paths["/v1/rca/analyses"]["get"]["parameters"]}
     assert {"status", "alert_status", "alertname", "since", "until", "limit", "offset", "cursor"} <= set(
         params
