@@ -148,7 +148,7 @@ safety-eval: install
 	$(BIN)/ragserve eval safety --out var/safety-eval
 
 # LoRA (docs/lora.md): the project's instruction set and the ops-format adapter, trained on CPU
-# (~15 min on 2 cores) into $(RAGSERVE_DATA_DIR)/lora/ops-format; a no-op once it exists.
+# (22 min measured on 2 shared cores) into $(RAGSERVE_DATA_DIR)/lora/ops-format; a no-op once it exists.
 .PHONY: lora quantize
 lora: model
 	@test -f $(RAGSERVE_DATA_DIR)/lora/ops-format/adapter_config.json || $(BIN)/ragserve lora train

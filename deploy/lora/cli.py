@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
     d.add_argument("--train-size", type=int, default=240)
     d.add_argument("--test-size", type=int, default=60)
     d.set_defaults(func=_cmd_dataset)
-    t = sub.add_parser("train", help="train an adapter on the instruction set (CPU, about 10 minutes)")
+    t = sub.add_parser("train", help="train an adapter on the instruction set (CPU, 10-25 minutes)")
     t.add_argument("--name", default="ops-format", help="adapter name (output DATA_DIR/lora/NAME)")
     t.add_argument("--data", help="dataset directory (default: DATA_DIR/lora/data, made if missing)")
     t.add_argument("--out", help="output directory")

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--layers", type=int, default=8, help="adapt the top N decoder layers")
-    p.add_argument("--max-steps", type=int, default=40, help="cap (40 x 4 examples: ~10 min on 2 cores)")
+    p.add_argument("--max-steps", type=int, default=40, help="cap (40 steps x 4 examples)")
     p.add_argument("--data-dir", default="var", help="ragserve data directory (for the prepared model)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
