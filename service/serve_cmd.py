@@ -102,6 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_config=logging_config(settings.server.log_format, settings.server.log_level),
         timeout_graceful_shutdown=int(settings.server.shutdown_grace_s),
         access_log=False,
+        http=settings.server.http_parser,
     )
     return 0
 

@@ -112,6 +112,9 @@ class ServerSettings(BaseModel):
     shutdown_grace_s: float = 30.0
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with request_id
+    # uvicorn's HTTP/1.1 parser. h11, not httptools: httptools drops the body of a POST that carries
+    # `Upgrade: h2c` (the JDK HttpClient's default on http://), so such requests arrived empty.
+    http_parser: Literal["h11", "httptools"] = "h11"
     # The built web UI served at /ui (docs/ui.md); None: ui/dist of the source tree (`make ui`).
     ui_dir: Path | None = None
 

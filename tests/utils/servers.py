@@ -22,7 +22,7 @@ def free_port() -> int:
 @contextmanager
 def serve_in_thread(app: Any, *, ready_path: str = "/healthz", timeout_s: float = 60) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http="h11")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
