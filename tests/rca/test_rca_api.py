@@ -4,6 +4,7 @@ the engine, server-side verification of evidence refs, budgets, bad input, strea
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -293,3 +294,31 @@ def test_an_engine_without_grammars_gets_the_json_schema(gw: RcaGateway) -> None
     finally:
         gw.fake.refused_structured_outputs = set()
         analyzer._grammar_ok = True
+
+
+def test_a_client_leaving_a_stream_fails_the_stored_analysis(gw: RcaGateway) -> None:
+    gw.fake.token_delay_s = 0.2
+    try:
+        gw.fake.script(model_reply("runbook:1"))
+        body = {"alert": alert(), "stream": True}
+        with httpx.stream("POST", gw.v1 + "/rca", json=body, timeout=60) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: ") and '"analysis_delta"' in line:
+                    break  # leave while the model is still writing
+        deadline = time.monotonic() + 20
+        while True:
+            failed = httpx.get(gw.v1 + "/rca/analyses", params={"status": "failed", "limit": 1}).json()[
+                "data"
+            ]
+            if failed and "closed the stream" in (failed[0]["error"] or ""):
+                break
+            assert time.monotonic() < deadline, failed
+            time.sleep(0.1)
+        # Known gap (docs/rca.md): the engine's own stream is not seen to stop here; it ends within
+        # max_tokens. Wait for it, so the next test starts with an idle engine.
+        deadline = time.monotonic() + 30
+        while gw.fake.in_flight:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        gw.fake.token_delay_s = 0.0

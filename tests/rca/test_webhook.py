@@ -4,6 +4,7 @@ notifications, stored analyses (filters, pagination, retention), and the RCA met
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -190,3 +191,22 @@ def test_rca_metrics(gw: RcaGateway) -> None:
     assert gw.metric("ragserve_rca_no_runbook_total") == no_runbook + 1
     assert gw.metric("ragserve_rca_analysis_duration_seconds_count", source="api") >= 2
     assert gw.metric("ragserve_rca_queue_depth") == 0
+
+
+def test_analyses_left_by_a_previous_process_are_queued_again(tmp_path: Path) -> None:
+    from service.rca.analyzer import alert_summary
+    from service.rca.models import Alert
+    from service.rca.store import AnalysisStore
+
+    store = AnalysisStore(tmp_path / "rca.db", max_rows=10, max_age_s=3600)
+    summary = alert_summary(Alert.model_validate(alert()))
+    queued = store.create(alert=summary, collection="default", source="webhook", request={}).analysis_id
+    running = store.create(alert=summary, collection="default", source="api", request={}, status="running")
+    done = store.create(alert=summary, collection="default", source="api", request={}, status="running")
+    store.fail(done.analysis_id, "boom")
+    store.close()
+    reopened = AnalysisStore(tmp_path / "rca.db", max_rows=10, max_age_s=3600)
+    assert sorted(reopened.requeue_interrupted()) == sorted([queued, running.analysis_id])
+    statuses = {a: reopened.get(a).status for a in (queued, running.analysis_id, done.analysis_id)}  # type: ignore[union-attr]
+    assert statuses == {queued: "queued", running.analysis_id: "queued", done.analysis_id: "failed"}
+    reopened.close()
