@@ -44,7 +44,7 @@ try_fp8() {  # online FP8 of the base model: does this CPU's vLLM build serve it
     kill -TERM $pid; wait $pid || true
   else
     echo "fp8: does not start: $(grep -E 'Error|error' "$dir/vllm.log" | tail -n 2 | cut -c1-300)" | tee -a "$OUT/run.txt"
-    kill -TERM $pid 2>/dev/null; wait $pid || true
+    kill -TERM $pid 2>/dev/null || true; wait $pid || true
   fi
 }
 
