@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.api.deps import StateDep
+from service.auth.deps import PrincipalDep
 from service.errors import APIError
 
 router = APIRouter(tags=["models"])
@@ -18,13 +19,15 @@ def _card(model_id: str, owned_by: str, **extra: Any) -> dict[str, Any]:
 
 
 @router.get("/v1/models", summary="List models")
-async def list_models(state: StateDep) -> dict[str, Any]:
+async def list_models(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     base = state.settings.engine.served_model_name
+    # vLLM's `root` is a filesystem path (model or adapter directory): shown to admin keys only.
+    fields = ("root", "parent", "max_model_len") if principal.is_admin else ("parent", "max_model_len")
     data: list[dict[str, Any]] = []
     try:
         upstream = await state.engine.get_json("/v1/models")
         for m in upstream.get("data", []):
-            extra = {k: m[k] for k in ("root", "parent", "max_model_len") if m.get(k) is not None}
+            extra = {k: m[k] for k in fields if m.get(k) is not None}
             data.append(_card(str(m["id"]), "ragserve", **extra))
     except APIError:
         # Engine not ready: still list what this gateway serves so clients can discover it.

@@ -49,8 +49,13 @@ def assert_hidden(r: httpx.Response, name: str = "finance") -> None:
 
 
 def test_models_and_collections_list_only_the_keys_collections(gw: Gateway) -> None:
-    ids = {m["id"] for m in httpx.get(gw.v1 + "/models", headers=bearer(OPS_KEY)).json()["data"]}
+    models = httpx.get(gw.v1 + "/models", headers=bearer(OPS_KEY)).json()["data"]
+    ids = {m["id"] for m in models}
     assert "rag/runbooks" in ids and "rag/finance" not in ids and MODEL in ids
+    # the engine's filesystem paths (`root`) are for admin keys only
+    assert all("root" not in m for m in models)
+    admin_models = httpx.get(gw.v1 + "/models", headers=bearer(ADMIN_KEY)).json()["data"]
+    assert any(m.get("root") for m in admin_models if m["id"] == MODEL)
     names = [c["name"] for c in httpx.get(gw.v1 + "/collections", headers=bearer(OPS_KEY)).json()["data"]]
     assert names == ["runbooks"]
     admin = [c["name"] for c in httpx.get(gw.v1 + "/collections", headers=bearer(ADMIN_KEY)).json()["data"]]
