@@ -2,7 +2,8 @@
 
 Either an in-process gateway (`service.app.create_app` with the configured engine, on a free
 loopback port in a thread, data in a temporary directory) or a running server (`--url`). Every
-query is asked as `model: "rag/<collection>"`, non-streaming, temperature 0, and scored:
+query is asked as `model: "rag/<collection>"` (or `--model M` with `rag: {"collection": ...}`, e.g. a LoRA
+adapter), non-streaming, temperature 0, and scored:
 
 - `exact_match`, `f1`: against the query's `answers` (SQuAD normalization; character tokens for
   Chinese), with the `[n]` citation markers removed from the answer;
@@ -214,8 +215,11 @@ class Gateway:
         rag: dict[str, Any] = {k: v for k, v in options.items() if k in ("top_k", "mode") and v}
         if allowed is not None:
             rag["filters"] = {"document_id": allowed}
+        model = options.get("model")
+        if model:  # a chosen model (e.g. a LoRA adapter) grounded through the `rag` field
+            rag["collection"] = collection
         body: dict[str, Any] = {
-            "model": f"rag/{collection}",
+            "model": model or f"rag/{collection}",
             "messages": [{"role": "user", "content": q.query}],
             "temperature": 0,
             "max_tokens": options.get("max_tokens") or 128,
@@ -491,7 +495,12 @@ def evaluate(
                 gw.delete_collection(name)
         finally:
             gw.close()
-        info = {"gateway": url, "collection": name, "ingest": ingest_info, "model": f"rag/{name}"}
+        info = {
+            "gateway": url,
+            "collection": name,
+            "ingest": ingest_info,
+            "model": opts.get("model") or f"rag/{name}",
+        }
         return write_outputs(out_dir, answers, {**info, "options": opts})
 
     from ingest.embedding import Embedder
@@ -561,6 +570,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    p.add_argument(
+        "--model",
+        help="answer with this model (e.g. a LoRA adapter) and the `rag` field; default: rag/<collection>",
+    )
 
 
 def cmd(args: argparse.Namespace) -> int:
@@ -583,7 +596,7 @@ def cmd(args: argparse.Namespace) -> int:
         collection=args.collection,
         withhold=args.withhold,
         seed=args.seed,
-        options={"top_k": args.top_k, "mode": args.mode, "max_tokens": args.max_tokens},
+        options={"top_k": args.top_k, "mode": args.mode, "max_tokens": args.max_tokens, "model": args.model},
         concurrency=args.concurrency,
         api_key=args.api_key or os.environ.get("RAGSERVE_API_KEY"),
         log=lambda msg: print(msg, file=sys.stderr),

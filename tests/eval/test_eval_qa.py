@@ -110,3 +110,20 @@ def test_qa_against_a_running_gateway(
         assert doc["gateway"] == root and str(doc["collection"]).startswith("eval-")
         # The temporary collection is deleted afterwards.
         assert not (tmp_path / "data" / "collections" / str(doc["collection"])).exists()
+
+
+def test_qa_with_a_chosen_model_grounds_through_the_rag_field(
+    tmp_path: Path, corpus: Path, engine: tuple[str, FakeVLLM], shared_embedder: object
+) -> None:
+    """`--model` (e.g. a LoRA adapter): asked as that model with `rag: {"collection": ...}`."""
+    url, fake = engine
+    _script(fake)
+    out = tmp_path / "out"
+    doc = evaluate(
+        queries=QUERIES, out_dir=out, corpus=corpus, settings=_settings(url, tmp_path / "unused"),
+        embedder=shared_embedder, withhold=1, seed=1, options={"max_tokens": 32, "model": MODEL},  # type: ignore[arg-type]
+        concurrency=1,
+    )  # fmt: skip
+    _check(doc, out)  # grounded: the same passages and citations as with rag/<collection>
+    assert doc["model"] == MODEL
+    assert all(r["model"] == MODEL for r in fake.requests)
