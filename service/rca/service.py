@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from pydantic import ValidationError
 
 from service.errors import APIError
@@ -125,7 +126,10 @@ class RcaService:
         finally:
             if not task.done():  # the client went away: stop the engine request too
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
+                # Wait for it in a shielded scope: this (cancelled) scope re-delivers its cancellation
+                # on every await, and awaiting the task passes each one on to it, which aborted its
+                # clean-up, so the engine stream stayed open and generated to max_tokens for nobody.
+                with anyio.CancelScope(shield=True), contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
                 self.store.fail(aid, "the client closed the stream before the analysis finished")
 

@@ -301,6 +301,7 @@ def test_a_client_leaving_a_stream_fails_the_stored_analysis(gw: RcaGateway) -> 
     try:
         gw.fake.script(model_reply("runbook:1"))
         body = {"alert": alert(), "stream": True}
+        cancelled_before = gw.fake.cancelled_streams
         with httpx.stream("POST", gw.v1 + "/rca", json=body, timeout=60) as r:
             for line in r.iter_lines():
                 if line.startswith("data: ") and '"analysis_delta"' in line:
@@ -314,11 +315,11 @@ def test_a_client_leaving_a_stream_fails_the_stored_analysis(gw: RcaGateway) -> 
                 break
             assert time.monotonic() < deadline, failed
             time.sleep(0.1)
-        # Known gap (docs/rca.md): the engine's own stream is not seen to stop here; it ends within
-        # max_tokens. Wait for it, so the next test starts with an idle engine.
-        deadline = time.monotonic() + 30
-        while gw.fake.in_flight:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        # ... and the engine stops generating for nobody: its stream is closed (the scripted reply
+        # would take ~9 s more at 0.2 s a word).
+        deadline = time.monotonic() + 3
+        while gw.fake.in_flight or gw.fake.cancelled_streams == cancelled_before:
+            assert time.monotonic() < deadline, "the engine stream was left open"
+            time.sleep(0.05)
     finally:
         gw.fake.token_delay_s = 0.0
