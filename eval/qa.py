@@ -541,7 +541,7 @@ def evaluate(
             "gateway": "in-process",
             "collection": name,
             "ingest": summary.to_dict(with_failures=False),
-            "model": s.engine.served_model_name,
+            "model": opts.get("model") or s.engine.served_model_name,
             "engine": s.engine.mode,
         }
         return write_outputs(out_dir, answers, {**info, "options": opts})

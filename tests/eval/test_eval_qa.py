@@ -118,12 +118,17 @@ def test_qa_with_a_chosen_model_grounds_through_the_rag_field(
     """`--model` (e.g. a LoRA adapter): asked as that model with `rag: {"collection": ...}`."""
     url, fake = engine
     _script(fake)
+    fake.adapters["ops-format"] = "/adapters/ops-format"  # listed by the engine as a LoRA adapter
     out = tmp_path / "out"
-    doc = evaluate(
-        queries=QUERIES, out_dir=out, corpus=corpus, settings=_settings(url, tmp_path / "unused"),
-        embedder=shared_embedder, withhold=1, seed=1, options={"max_tokens": 32, "model": MODEL},  # type: ignore[arg-type]
-        concurrency=1,
-    )  # fmt: skip
+    try:
+        doc = evaluate(
+            queries=QUERIES, out_dir=out, corpus=corpus, settings=_settings(url, tmp_path / "unused"),
+            embedder=shared_embedder, withhold=1, seed=1,
+            options={"max_tokens": 32, "model": "ops-format"}, concurrency=1,  # type: ignore[arg-type]
+        )  # fmt: skip
+    finally:
+        fake.adapters.clear()
     _check(doc, out)  # grounded: the same passages and citations as with rag/<collection>
-    assert doc["model"] == MODEL
-    assert all(r["model"] == MODEL for r in fake.requests)
+    assert doc["model"] == "ops-format"
+    chats = [r for r in fake.requests if "messages" in r]
+    assert chats and all(r["model"] == "ops-format" for r in chats)
