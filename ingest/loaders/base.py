@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,3 +66,28 @@ def decode_text(data: bytes, source: str) -> str:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1")
+
+
+def run_isolated(
+    worker: str, args: list[str], limits: Limits, source: str, kind: str, stdin: bytes | None = None
+) -> dict[str, Any]:
+    """Run a parser worker script in a child process (timeout, memory cap set by the worker).
+
+    The worker prints one JSON object: the result, or `{"error": ...}`. A hang, a crash or an error
+    becomes a LoaderError naming `source` and the parser `kind` ("PDF", "HTML").
+    """
+    cmd = [sys.executable, "-I", worker, *args]
+    try:
+        timeout = limits.parse_timeout_s
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise LoaderError(f"{source}: {kind} parsing took longer than {limits.parse_timeout_s:g} s") from exc
+    try:
+        out = json.loads(proc.stdout.decode("utf-8", "replace") or "null")
+    except json.JSONDecodeError:
+        out = None
+    if not isinstance(out, dict):
+        raise LoaderError(f"{source}: {kind} parser crashed (exit code {proc.returncode})")
+    if "error" in out:
+        raise LoaderError(f"{source}: {out['error']}")
+    return out

@@ -9,15 +9,19 @@ becomes one file's error instead of a stalled or exhausted ingest.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from ingest.errors import LoaderError
 from ingest.loaders._html_worker import html_to_text
-from ingest.loaders.base import Limits, LoadedDocument, Section, decode_text, sha256_bytes
+from ingest.loaders.base import (
+    Limits,
+    LoadedDocument,
+    Section,
+    decode_text,
+    run_isolated,
+    sha256_bytes,
+)
 
 __all__ = ["html_to_text", "load_html", "nesting_depth"]
 
@@ -62,21 +66,10 @@ def nesting_depth(markup: str, stop_at: int) -> int:
 
 def _parse_isolated(markup: str, limits: Limits, source: str) -> tuple[str, str | None]:
     """html_to_text in a child process with a timeout and an address-space cap."""
-    cmd = [sys.executable, "-I", str(_WORKER), str(limits.max_memory_bytes)]
-    try:
-        proc = subprocess.run(
-            cmd, input=markup.encode("utf-8", "replace"), capture_output=True, timeout=limits.parse_timeout_s
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise LoaderError(f"{source}: HTML parsing took longer than {limits.parse_timeout_s:g} s") from exc
-    try:
-        out = json.loads(proc.stdout.decode("utf-8", "replace") or "null")
-    except json.JSONDecodeError:
-        out = None
-    if not isinstance(out, dict):
-        raise LoaderError(f"{source}: HTML parser crashed (exit code {proc.returncode})")
-    if "error" in out:
-        raise LoaderError(f"{source}: {out['error']}")
+    out = run_isolated(
+        str(_WORKER), [str(limits.max_memory_bytes)], limits, source, "HTML",
+        stdin=markup.encode("utf-8", "replace"),
+    )  # fmt: skip
     title = out.get("title")
     return str(out.get("text") or ""), str(title) if title else None
 

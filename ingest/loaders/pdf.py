@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from ingest.errors import LoaderError
-from ingest.loaders.base import Limits, LoadedDocument, Section, sha256_bytes
+from ingest.loaders.base import Limits, LoadedDocument, Section, run_isolated, sha256_bytes
 
 _WORKER = Path(__file__).with_name("_pdf_worker.py")
 
 
 def extract_pdf(path: Path, limits: Limits, source: str) -> dict[str, object]:
     """Run the isolated extractor; a hang, crash or error becomes a LoaderError."""
-    cmd = [sys.executable, "-I", str(_WORKER), str(path), str(limits.max_pages), str(limits.max_memory_bytes)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=limits.parse_timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise LoaderError(f"{source}: PDF parsing took longer than {limits.parse_timeout_s:g} s") from exc
-    try:
-        out = json.loads(proc.stdout.decode("utf-8", "replace") or "null")
-    except json.JSONDecodeError:
-        out = None
-    if not isinstance(out, dict):
-        raise LoaderError(f"{source}: PDF parser crashed (exit code {proc.returncode})")
-    if "error" in out:
-        raise LoaderError(f"{source}: {out['error']}")
-    return out
+    args = [str(path), str(limits.max_pages), str(limits.max_memory_bytes)]
+    return run_isolated(str(_WORKER), args, limits, source, "PDF")
 
 
 def load_pdf(path: Path, document_id: str, data: bytes, limits: Limits) -> list[LoadedDocument]:
