@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets.runbooks import PARAPHRASED, PARAPHRASED_HELDOUT, PARAPHRASED_TUNE, build, meaning_query
+from eval.datasets.runbooks import (
+    PARAPHRASED,
+    PARAPHRASED_HELDOUT,
+    PARAPHRASED_HELDOUT2,
+    PARAPHRASED_TUNE,
+    build,
+    meaning_query,
+)
 from tests.conftest import SHARED_DATA
 
 RUNBOOKS = SHARED_DATA / "runbooks-openshift"
@@ -42,9 +49,14 @@ def test_hand_written_queries_point_at_real_runbooks() -> None:
     assert len(sets["paraphrased_heldout"]) == len(PARAPHRASED_HELDOUT) >= 40
     held_docs = {q["relevant"][0] for q in sets["paraphrased_heldout"]}
     assert not held_docs & (tune_docs | {q["relevant"][0] for q in sets["paraphrased"]})
+    assert len(sets["paraphrased_heldout2"]) == len(PARAPHRASED_HELDOUT2) >= 40
+    held2_docs = {q["relevant"][0] for q in sets["paraphrased_heldout2"]}
+    assert not held2_docs & (held_docs | tune_docs | {q["relevant"][0] for q in sets["paraphrased"]})
     test_docs = {q["relevant"][0] for q in sets["meaning_test"]}
     for name in ("impact_tune", "keywords_tune"):  # generated tuning queries never touch test documents
         assert len(sets[name]) > 80 and not {q["relevant"][0] for q in sets[name]} & test_docs
         assert all(len(q["query"].split()) >= 4 for q in sets[name])
-    for q in sets["paraphrased"] + sets["paraphrased_tune"] + sets["paraphrased_heldout"]:
-        assert Path(q["relevant"][0]).stem.lower() not in q["query"].lower()
+    hand = ("paraphrased", "paraphrased_tune", "paraphrased_heldout", "paraphrased_heldout2")
+    for q in (q for name in hand for q in sets[name]):
+        alert = Path(q["relevant"][0]).stem.lower()
+        assert alert not in q["query"].lower() and alert not in q["query"].lower().replace(" ", "")
