@@ -4,6 +4,7 @@
     .venv/bin/python -m eval.ingest_bench noop --files 1000 --out F.json
     .venv/bin/python -m eval.ingest_bench query --chunks 10000,100000 --queries 200 [--torch-threads 1,2] \
         --out F.json
+    .venv/bin/python -m eval.ingest_bench chunking --chars 1000000 --out F.json
 
 - throughput: ingest a corpus into a temporary collection (load, chunk, embed, write, publish) and
   encode the very same chunk texts (`Chunk.index_text`) with the raw `SentenceTransformer.encode`
@@ -18,6 +19,10 @@
   per mode, query embedding excluded (measured apart on real text), and recall@10 of the index
   against exact inner-product search. `--torch-threads 1,2` adds the whole retrieval path per
   thread count (a real query embedding, then the hybrid search), as the gateway runs it.
+- chunking: `Chunker.split` alone (the embedding model's tokenizer, 200-token chunks) on four kinds
+  of synthetic text of about --chars characters each: prose with sentence ends, words with spaces
+  only, a run with no separator at all (a blob), Chinese without punctuation; reports seconds,
+  characters per second, chunks, tokenizer calls, and the largest chunk's real token count.
 """
 
 from __future__ import annotations
@@ -321,6 +326,52 @@ def bench_query(
     return out
 
 
+def bench_chunking(chars: int) -> dict[str, Any]:
+    """Chunker.split on texts that exercise each level of the splitter's separators."""
+    import random
+
+    from ingest.chunking import Chunker
+    from ingest.embedding import Embedder
+    from ingest.loaders.base import LoadedDocument, Section
+
+    emb = Embedder.load()
+    calls = 0
+
+    def counted(text: str) -> int:
+        nonlocal calls
+        calls += 1
+        return emb.count_tokens(text)
+
+    rng = random.Random(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+    kinds: dict[str, Callable[[], str]] = {
+        "prose": lambda: ". ".join(" ".join(rng.choices(words, k=12)) for _ in range(chars // 80)),
+        "spaces_only": lambda: " ".join(rng.choice(words) for _ in range(chars // 6)),
+        "no_separator": lambda: "".join(rng.choice("abcdefghij0123456789") for _ in range(chars)),
+        "cjk_no_punctuation": lambda: "".join(chr(0x4E00 + rng.randint(0, 2000)) for _ in range(chars // 3)),
+    }
+    out: dict[str, Any] = {}
+    for kind, make in kinds.items():
+        text = make()
+        chunker = Chunker(counted, 200, 30, emb.max_seq_length)
+        calls = 0
+        t0 = time.perf_counter()
+        chunks = chunker.split(LoadedDocument("d", "d", "0", [Section(text)]))
+        seconds = time.perf_counter() - t0
+        out[kind] = {
+            "chars": len(text),
+            "seconds": round(seconds, 3),
+            "chars_per_s": round(len(text) / seconds),
+            "chunks": len(chunks),
+            "tokenizer_calls": calls,
+            "max_chunk_tokens": max(emb.count_tokens(c.text) for c in chunks),
+            "chunk_tokens": chunker.chunk_tokens,
+        }
+        print(f"{kind}: {out[kind]}", file=sys.stderr)
+    return {"kinds": out}
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -338,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated torch thread counts (e.g. 1,2): also time query embedding + hybrid search",
     )
+    p = sub.add_parser("chunking")
+    p.add_argument("--chars", type=int, default=1_000_000)
     for p in sub.choices.values():
         p.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -345,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         res = bench_throughput(args.corpus, args.limit_chunks)
     elif args.what == "noop":
         res = bench_noop(args.files)
+    elif args.what == "chunking":
+        res = bench_chunking(args.chars)
     else:
         threads = [int(x) for x in args.torch_threads.split(",") if x]
         res = bench_query([int(x) for x in args.chunks.split(",")], args.queries, torch_threads=threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
@@ -22,6 +23,36 @@ _PROSE_SEPARATORS = [
     "",
 ]
 _PREFIX_MAX_CHARS = 160  # heading/title context prepended for indexing; ~40 tokens at most
+_SHORT = 64  # pieces up to this many characters have their token count memoized (words, runs)
+
+
+class _Splitter(RecursiveCharacterTextSplitter):
+    """langchain's recursive splitter, linear on text with nothing left to split on but characters.
+
+    Its last resort splits a run with no separator (a base64 blob, minified code, Chinese without
+    punctuation) into single characters and measures each with the tokenizer: ~75 s per MB. Here such
+    a run is cut into runs of a few characters instead (at most chunk_size/8, so one run is always far
+    below a chunk), which are merged exactly as characters would be, at a coarser grain.
+    """
+
+    def _split_text(self, text: str, separators: list[str]) -> list[str]:
+        if (
+            separators
+            and separators[-1] == ""
+            and not any(
+                s and re.search(s if self._is_separator_regex else re.escape(s), text)
+                for s in separators[:-1]
+            )
+        ):
+            step = max(1, self._chunk_size // 8)
+            return self._merge_splits([text[i : i + step] for i in range(0, len(text), step)], "")
+        return super()._split_text(text, separators)
+
+
+def _memoized(count_tokens: Callable[[str], int]) -> Callable[[str], int]:
+    """count_tokens with short pieces cached: the splitter measures every word, and words repeat."""
+    short = lru_cache(maxsize=1 << 16)(count_tokens)
+    return lambda text: short(text) if len(text) <= _SHORT else count_tokens(text)
 
 
 @dataclass
@@ -56,14 +87,14 @@ class Chunker:
         common: dict[str, Any] = {
             "chunk_size": size,
             "chunk_overlap": overlap,
-            "length_function": count_tokens,
+            "length_function": _memoized(count_tokens),
             "is_separator_regex": True,
             "keep_separator": "end",
         }
-        self._prose = RecursiveCharacterTextSplitter(separators=_PROSE_SEPARATORS, **common)
+        self._prose = _Splitter(separators=_PROSE_SEPARATORS, **common)
         # Markdown structure (fences, rules) first, then the prose separators for long paragraphs.
         md = [s for s in markdown_seps if s not in ("\n\n", "\n", " ", "")] + _PROSE_SEPARATORS
-        self._markdown = RecursiveCharacterTextSplitter(separators=md, **common)
+        self._markdown = _Splitter(separators=md, **common)
         self.chunk_tokens = size
         self.overlap_tokens = overlap
 
