@@ -55,14 +55,17 @@ def load_matrix(
     n = len(snap.rowids)
     vecs = snap.index.reconstruct_n(0, n)
     rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
-    doc_of = np.array([rows[int(r)]["document_id"] for r in snap.rowids], dtype=object)
+    # Tombstoned positions (a carried-forward HNSW graph) have no row: no document, never ranked.
+    doc_of = np.array([rows.get(int(r), {}).get("document_id", "") for r in snap.rowids], dtype=object)
     emb = Embedder.load()
     qv = emb.encode([q["query"] for q in queries])
     dense = (qv @ vecs.T).astype(np.float32)
+    dense[:, snap.dead] = -np.inf
     assert snap.bm25 is not None
     lex = snap.bm25
     if analyzer is not None and analyzer != lex.analyzer:  # rebuild from the stored surface tokens
-        lex = lexical.build(snap.docs.token_lists(), analyzer)
+        live = np.setdiff1d(np.arange(n), snap.dead) if len(snap.dead) else None
+        lex = lexical.build(snap.docs.token_lists(), analyzer, positions=live, size=n)
     tokens = [lex.query_tokens(q["query"]) for q in queries]
     bm25 = np.stack([lex.scores(t) for t in tokens]).astype(np.float32)
     # The fusion needs the lexical coverage of BM25's best chunk only (not a second matrix).

@@ -5,6 +5,7 @@
     .venv/bin/python -m eval.ingest_bench query --chunks 10000,100000 --queries 200 [--torch-threads 1,2] \
         --out F.json
     .venv/bin/python -m eval.ingest_bench chunking --chars 1000000 --out F.json
+    .venv/bin/python -m eval.ingest_bench update --chunks 100000 --out F.json
 
 - throughput: ingest a corpus into a temporary collection (load, chunk, embed, write, publish) and
   encode the very same chunk texts (`Chunk.index_text`) with the raw `SentenceTransformer.encode`
@@ -19,6 +20,10 @@
   per mode, query embedding excluded (measured apart on real text), and recall@10 of the index
   against exact inner-product search. `--torch-threads 1,2` adds the whole retrieval path per
   thread count (a real query embedding, then the hybrid search), as the gateway runs it.
+- update: one document (50 chunks) replaced in a synthetic HNSW collection of --chunks chunks, published
+  twice from the same state: with the previous graph carried forward (new chunks added, replaced
+  ones tombstoned) and with the graph rebuilt; reports both publish times (and the docstore copy
+  that precedes either) and the carried index's recall@10 against exact search over the live chunks.
 - chunking: `Chunker.split` alone (the embedding model's tokenizer, 200-token chunks) on four kinds
   of synthetic text of about --chars characters each: prose with sentence ends, words with spaces
   only, a run with no separator at all (a blob), Chinese without punctuation; reports seconds,
@@ -326,6 +331,81 @@ def bench_query(
     return out
 
 
+def bench_update(n: int, n_queries: int = 200) -> dict[str, Any]:
+    """Publishing a one-document change in an HNSW collection: graph carried forward vs rebuilt."""
+    import faiss
+
+    from ingest.chunking import Chunk
+    from ingest.loaders.base import LoadedDocument, Section
+    from ingest.store import collection, vectors
+    from ingest.store.collection import Snapshot, VersionWriter
+    from ingest.store.vectors import HNSW_THRESHOLD
+    from ingest.store.versions import read_manifest
+
+    if n < HNSW_THRESHOLD:
+        raise SystemExit(f"--chunks must be at least the HNSW threshold ({HNSW_THRESHOLD})")
+    rng = np.random.default_rng(1)
+    out: dict[str, Any] = {"chunks": n}
+    with tempfile.TemporaryDirectory(prefix="ragserve-bench-") as tmp:
+        coll = Path(tmp) / "synthetic"
+        coll.mkdir()
+        t0 = time.perf_counter()
+        vecs, _ = _synthetic_collection(coll, n, 384, rng)
+        out["initial_build_seconds"] = round(time.perf_counter() - t0, 1)
+        base = read_manifest(coll)
+        assert base is not None
+        doc_id = f"doc{(n // 50) // 2:06d}"  # a document in the middle
+        new = vecs[:50] + 0.3 * rng.standard_normal((50, vecs.shape[1])).astype(np.float32) / 20
+        new /= np.linalg.norm(new, axis=1, keepdims=True)
+        chunks = [
+            Chunk(f"{doc_id}#{i}", doc_id, doc_id, None, f"new {i}", f"new {i}", 0, 1) for i in range(50)
+        ]
+        doc = LoadedDocument(doc_id, doc_id, doc_id + "-v2", [Section("")], {})
+        share = collection.MAX_TOMBSTONE_SHARE
+        for how in ("rebuilt", "carried"):  # both from the same published version
+            collection.MAX_TOMBSTONE_SHARE = share if how == "carried" else -1.0
+            try:
+                t0 = time.perf_counter()
+                writer = VersionWriter(
+                    coll, base, {k: base[k] for k in ("embedding_model", "dimension", "created_at")}
+                )
+                writer.put_document(doc, doc_id, chunks, new, [["new", str(i)] for i in range(50)])
+                t1 = time.perf_counter()
+                manifest = writer.publish(HNSW_THRESHOLD)
+                t2 = time.perf_counter()
+            finally:
+                collection.MAX_TOMBSTONE_SHARE = share
+            out[how] = {
+                "copy_and_write_seconds": round(t1 - t0, 2),
+                "publish_seconds": round(t2 - t1, 2),
+                "tombstones": manifest["tombstones"],
+            }
+            print(f"{how}: {out[how]}", file=sys.stderr)
+            if how == "rebuilt":
+                # roll the manifest back so the carried run starts from the same version
+                from ingest.store.versions import write_manifest
+
+                write_manifest(coll, base)
+        snap = Snapshot.load(coll, manifest)
+        live = np.setdiff1d(np.arange(len(snap.rowids)), snap.dead)
+        live_vecs = vectors.vectors_at(snap.index, live)
+        exact = faiss.IndexFlatIP(live_vecs.shape[1])
+        exact.add(live_vecs)
+        picks = rng.choice(len(live), n_queries, replace=False)
+        q = live_vecs[picks] + 0.6 * rng.standard_normal(live_vecs[picks].shape).astype(np.float32) / np.sqrt(
+            384
+        )
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        _, truth = exact.search(q, 10)
+        recalls = []
+        for qv, want in zip(q, truth, strict=True):
+            _, got = vectors.search(snap.index, qv, 10, excluded=snap.dead)
+            assert not np.isin(got, snap.dead).any()
+            recalls.append(len(set(got.tolist()) & set(live[want].tolist())) / 10)
+        out["carried_recall_at_10_vs_exact"] = round(float(np.mean(recalls)), 4)
+    return out
+
+
 def bench_chunking(chars: int) -> dict[str, Any]:
     """Chunker.split on texts that exercise each level of the splitter's separators."""
     import random
@@ -389,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated torch thread counts (e.g. 1,2): also time query embedding + hybrid search",
     )
+    p = sub.add_parser("update")
+    p.add_argument("--chunks", type=int, default=100_000)
     p = sub.add_parser("chunking")
     p.add_argument("--chars", type=int, default=1_000_000)
     for p in sub.choices.values():
@@ -398,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         res = bench_throughput(args.corpus, args.limit_chunks)
     elif args.what == "noop":
         res = bench_noop(args.files)
+    elif args.what == "update":
+        res = bench_update(args.chunks)
     elif args.what == "chunking":
         res = bench_chunking(args.chars)
     else:

@@ -208,7 +208,7 @@ class KnowledgeBase:
 
     def chunk_count(self, name: str) -> int:
         """Number of chunks in the published version."""
-        return len(self._snapshot(name).rowids)
+        return self._snapshot(name).chunks
 
     def search(
         self,

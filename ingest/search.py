@@ -164,7 +164,7 @@ def search(
     if mode not in MODES:
         raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     n = len(snap.rowids)
-    if top_k <= 0 or n == 0 or not query.strip():
+    if top_k <= 0 or snap.chunks == 0 or not query.strip():
         return []
     allowed: np.ndarray | None = None
     if filters:
@@ -180,7 +180,7 @@ def search(
             raise IngestError("dense search needs the embedding model")
         q = embed(query)
         t = _lap(timings, "embed", t)
-        d_scores, d_pos = vectors.search(snap.index, q, k, allowed)
+        d_scores, d_pos = vectors.search(snap.index, q, k, allowed, excluded=snap.dead)
         t = _lap(timings, "dense", t)
     b_all = None
     q_tokens: list[str] = []

@@ -7,7 +7,7 @@ import json
 import logging
 import shutil
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,10 @@ from ingest.store.versions import (
 )
 
 ROWIDS = "rowids.npy"  # position in FAISS/BM25 -> docstore chunk id, ascending
+TOMBSTONES = "tombstones.npy"  # positions whose chunk was replaced or deleted (carried-forward HNSW only)
+# A carried-forward HNSW graph keeps replaced chunks as tombstones (still routing nodes, never results);
+# past this share of all positions the next version rebuilds the graph from the live chunks.
+MAX_TOMBSTONE_SHARE = 0.2
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +51,7 @@ class Snapshot:
     index: Any  # faiss index
     bm25: lexical.LexicalIndex | None
     rowids: np.ndarray
+    dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # tombstoned positions
 
     @classmethod
     def load(cls, coll_dir: Path, manifest: dict[str, Any]) -> Snapshot:
@@ -72,17 +77,31 @@ class Snapshot:
                 # Built by another version with an analysis this one cannot apply to queries: rebuild
                 # it in memory from the stored surface tokens (the next ingest publishes it for good).
                 log.warning("collection %s: %s; rebuilding its BM25 index in memory", coll_dir.name, exc)
-                bm25 = lexical.build(docs.token_lists())
-        return cls(manifest, docs, index, bm25, rowids)
+                dead = _tombstones(vdir)
+                live = np.setdiff1d(np.arange(len(rowids)), dead) if len(dead) else None
+                bm25 = lexical.build(docs.token_lists(), positions=live, size=len(rowids))
+        dead = _tombstones(vdir)
+        return cls(manifest, docs, index, bm25, rowids, dead)
 
     @property
     def version(self) -> int:
         """Published version number."""
         return int(self.manifest["version"])
 
+    @property
+    def chunks(self) -> int:
+        """Live chunks (positions minus tombstones)."""
+        return len(self.rowids) - len(self.dead)
+
     def positions_of(self, ids: np.ndarray) -> np.ndarray:
-        """Index positions of docstore chunk ids (rowids is sorted)."""
+        """Index positions of docstore chunk ids (rowids is sorted; the docstore holds live ids only)."""
         return np.searchsorted(self.rowids, ids).astype(np.int64)
+
+
+def _tombstones(vdir: Path) -> np.ndarray:
+    """Tombstoned positions of a version (none unless its HNSW graph was carried forward)."""
+    path = vdir / TOMBSTONES
+    return np.load(path).astype(np.int64) if path.is_file() else np.zeros(0, np.int64)
 
 
 class VersionWriter:
@@ -156,7 +175,12 @@ class VersionWriter:
         )
 
     def publish(self, hnsw_threshold: int) -> dict[str, Any]:
-        """Build FAISS and BM25 from the docstore, fsync everything, then swap the manifest."""
+        """Build FAISS and BM25 from the docstore, fsync everything, then swap the manifest.
+
+        An HNSW collection carries the previous version's graph forward when it can (`_carry_hnsw`):
+        building the graph is the one step of publishing that grows with the whole collection
+        (minutes at 100k chunks), while a re-ingest usually changes a few documents.
+        """
         self.conn.commit()
         dim = int(self._base["dimension"])
         ids: list[int] = []
@@ -169,11 +193,24 @@ class VersionWriter:
         documents = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         self.conn.close()
         matrix = np.vstack(vecs) if vecs else np.zeros((0, dim), np.float32)
-        index = vectors.build_index(matrix, hnsw_threshold)
+        carried = self._carry_hnsw(ids, matrix, toks) if len(ids) >= hnsw_threshold else None
+        dead = np.zeros(0, np.int64)
+        if carried is not None:
+            index, rowids, toks, dead = carried
+        else:
+            index = vectors.build_index(matrix, hnsw_threshold)
+            rowids = np.asarray(ids, dtype=np.int64)
         vectors.save_index(index, self.dir / vectors.FILENAME)
         if any(toks):
-            lexical.save(lexical.build(toks, self.analyzer), self.dir / lexical.DIRNAME)
-        np.save(self.dir / ROWIDS, np.asarray(ids, dtype=np.int64))
+            if len(dead):
+                live = np.setdiff1d(np.arange(len(rowids)), dead)
+                lex = lexical.build([toks[p] for p in live], self.analyzer, positions=live, size=len(rowids))
+            else:
+                lex = lexical.build(toks, self.analyzer)
+            lexical.save(lex, self.dir / lexical.DIRNAME)
+        np.save(self.dir / ROWIDS, rowids)
+        if len(dead):
+            np.save(self.dir / TOMBSTONES, dead)
         fsync_tree(self.dir)
         manifest = {
             **self._base,
@@ -182,6 +219,7 @@ class VersionWriter:
             "documents": int(documents),
             "chunks": len(ids),
             "index": "hnsw" if len(ids) >= hnsw_threshold else "flat",
+            "tombstones": len(dead),
             "bm25_analyzer": self.analyzer.to_json(),
             "updated_at": utc_now(),
         }
@@ -189,6 +227,66 @@ class VersionWriter:
         # Keep the previous version too: a reader that just read the old manifest may still be opening it.
         collect_garbage(self.coll_dir, {self.version, self.version - 1})
         return manifest
+
+    def _carry_hnsw(
+        self, ids: list[int], matrix: np.ndarray, toks: list[list[str]]
+    ) -> tuple[Any, np.ndarray, list[list[str]], np.ndarray] | None:
+        """The previous HNSW graph with this version's new chunks added and the gone ones tombstoned.
+
+        Returns (index, rowids, tokens per position, tombstoned positions), or None when the graph
+        must be built afresh: no previous HNSW version, ids that would not append in order (SQLite
+        may reuse the largest id of a deleted chunk), a kept chunk whose stored vector differs from
+        the graph's copy, or tombstones past MAX_TOMBSTONE_SHARE. The previous version's files are
+        only read: the graph is loaded into memory and written into this version's directory.
+        """
+        cur = self.current
+        if not cur or cur.get("index") != "hnsw":
+            return None
+        pdir = self.coll_dir / str(cur["dir"])
+        try:
+            prev_ids = np.load(pdir / ROWIDS)
+            prev_dead = _tombstones(pdir)
+            prev_index = vectors.load_index(pdir / vectors.FILENAME)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.warning("collection %s: previous HNSW unreadable (%s); rebuilding", self.coll_dir.name, exc)
+            return None
+        if not vectors.is_hnsw(prev_index) or prev_index.ntotal != len(prev_ids):
+            return None
+        new_ids = np.asarray(ids, dtype=np.int64)
+        alive = np.ones(len(prev_ids), bool)
+        alive[prev_dead] = False
+        kept = alive & np.isin(prev_ids, new_ids)  # chunks of unchanged documents keep their ids
+        added = new_ids[~np.isin(new_ids, prev_ids[kept])]
+        if len(added) and len(prev_ids) and added.min() <= prev_ids.max():
+            return None  # an id was reused: positions would no longer follow ids
+        total = len(prev_ids) + len(added)
+        dead = np.flatnonzero(~kept).astype(np.int64)
+        if len(dead) > MAX_TOMBSTONE_SHARE * total:
+            name = self.coll_dir.name
+            log.info("collection %s: %d of %d positions gone; rebuilding HNSW", name, len(dead), total)
+            return None
+        row_of = {int(r): i for i, r in enumerate(ids)}
+        kept_pos = np.flatnonzero(kept)
+        kept_rows = np.fromiter((row_of[int(r)] for r in prev_ids[kept_pos]), np.int64, len(kept_pos))
+        if not np.array_equal(vectors.vectors_at(prev_index, kept_pos), matrix[kept_rows]):
+            return None  # a kept id holds another vector than the graph's: never serve a stale one
+        if len(added):
+            added_rows = np.fromiter((row_of[int(r)] for r in added), np.int64, len(added))
+            prev_index.add(np.ascontiguousarray(matrix[added_rows], dtype=np.float32))
+        rowids = np.concatenate([prev_ids, added]).astype(np.int64)
+        by_pos: list[list[str]] = [[] for _ in range(total)]
+        for p, r in zip(kept_pos.tolist(), kept_rows.tolist(), strict=True):
+            by_pos[p] = toks[r]
+        for j, r in enumerate(added.tolist()):
+            by_pos[len(prev_ids) + j] = toks[row_of[r]]
+        log.info(
+            "collection %s: HNSW carried forward (+%d chunks, %d tombstones of %d positions)",
+            self.coll_dir.name,
+            len(added),
+            len(dead),
+            total,
+        )
+        return prev_index, rowids, by_pos, dead
 
     def abort(self) -> None:
         """Discard the unpublished version."""

@@ -12,6 +12,7 @@ Two layers, so the index can change its analysis without re-reading documents:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -130,6 +131,7 @@ class LexicalIndex:
 
     bm25: bm25s.BM25
     analyzer: Analyzer
+    documents: int | None = None  # live chunks when some positions are tombstones (else = size)
 
     @property
     def size(self) -> int:
@@ -157,7 +159,7 @@ class LexicalIndex:
             return 0.0
         s = self.bm25.scores
         indptr, indices, vocab = s["indptr"], s["indices"], self.bm25.vocab_dict
-        n = self.size
+        n = self.documents if self.documents is not None else self.size
         total = found = 0.0
         for t in set(tokens):
             col = vocab[t]
@@ -169,17 +171,38 @@ class LexicalIndex:
         return found / total if total > 0 else 0.0
 
 
-def build(token_lists: list[list[str]], analyzer: Analyzer = DEFAULT) -> LexicalIndex:
-    """A BM25 index over chunks' surface tokens (position i is token_lists[i]), analyzed first."""
+def build(
+    token_lists: list[list[str]],
+    analyzer: Analyzer = DEFAULT,
+    positions: np.ndarray | None = None,
+    size: int | None = None,
+) -> LexicalIndex:
+    """A BM25 index over chunks' surface tokens (position i is token_lists[i]), analyzed first.
+
+    With `positions` (ascending, one per token list) and `size`, the lists are the live chunks of an
+    index with `size` positions, some of them tombstones: statistics (document count, average
+    length, IDF) are those of the live chunks alone, exactly as a fresh build of them, and scores come
+    out per position (0 at tombstones).
+    """
     retriever = bm25s.BM25()
     retriever.index([analyzer.apply(t) for t in token_lists], show_progress=False)
-    return LexicalIndex(retriever, analyzer)
+    if positions is None:
+        return LexicalIndex(retriever, analyzer)
+    if size is None or len(positions) != len(token_lists):
+        raise ValueError("positions must give one position per token list, and size the positions' range")
+    s = retriever.scores
+    s["indices"] = np.asarray(positions, dtype=np.int64)[s["indices"]].astype(s["indices"].dtype)
+    s["num_docs"] = int(size)
+    return LexicalIndex(retriever, analyzer, documents=len(token_lists))
 
 
 def save(index: LexicalIndex, path: Path) -> None:
-    """Write the index and its analyzer record into a directory."""
+    """Write the index and its analyzer record (and live chunk count, with tombstones) into a directory."""
     index.bm25.save(str(path), show_progress=False)
-    (path / CONFIG).write_text(json.dumps(index.analyzer.to_json()), encoding="utf-8")
+    record = index.analyzer.to_json()
+    if index.documents is not None:
+        record["documents"] = index.documents
+    (path / CONFIG).write_text(json.dumps(record), encoding="utf-8")
 
 
 def read_analyzer(path: Path) -> Analyzer:
@@ -199,4 +222,11 @@ def read_analyzer(path: Path) -> Analyzer:
 def load(path: Path) -> LexicalIndex:
     """Read an index written by `save` (or by a version before analyzers were recorded)."""
     analyzer = read_analyzer(path)  # first: a mismatch is reported before the index is read
-    return LexicalIndex(bm25s.BM25.load(str(path), show_progress=False), analyzer)
+    documents = None
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        documents = json.loads((path / CONFIG).read_text(encoding="utf-8")).get("documents")
+    return LexicalIndex(
+        bm25s.BM25.load(str(path), show_progress=False),
+        analyzer,
+        documents=documents if isinstance(documents, int) else None,
+    )

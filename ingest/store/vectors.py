@@ -29,6 +29,11 @@ def build_index(vectors: np.ndarray, hnsw_threshold: int = HNSW_THRESHOLD) -> An
     return index
 
 
+def is_hnsw(index: Any) -> bool:
+    """Whether an index is an HNSW graph (one that a new version can extend instead of rebuilding)."""
+    return isinstance(index, faiss.IndexHNSW)
+
+
 def save_index(index: Any, path: Path) -> None:
     """Write the index to a file."""
     faiss.write_index(index, str(path))
@@ -40,12 +45,19 @@ def load_index(path: Path) -> Any:
 
 
 def search(
-    index: Any, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    index: Any,
+    query: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, positions) for one query; `allowed` restricts to those positions."""
+    """Top-k (scores, positions) for one query; `allowed` restricts to those positions, `excluded`
+    (tombstones, ignored when `allowed` is given: that comes from live chunks) leaves those out."""
     if index.ntotal == 0 or k <= 0:
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    k = min(k, index.ntotal if allowed is None else len(allowed))
+    if allowed is not None or excluded is None or len(excluded) == 0:
+        excluded = None
+    k = min(k, index.ntotal - (0 if excluded is None else len(excluded)) if allowed is None else len(allowed))
     if k == 0:
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
@@ -54,8 +66,14 @@ def search(
     if is_hnsw:
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
         params.efSearch = max(HNSW_EF_SEARCH, k)
+    selector: Any = None  # kept referenced until the search returns (params.sel does not own it)
     if allowed is not None:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    elif excluded is not None:
+        inner = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+        selector = faiss.IDSelectorNot(inner)
+        selector.inner = inner  # keep the wrapped selector alive with its owner
+    if selector is not None:
         if params is None:
             params = faiss.SearchParameters()
         params.sel = selector
