@@ -156,3 +156,10 @@ def test_bm25_over_live_positions_equals_a_fresh_build(dead: list[int]) -> None:
             assert positioned.coverage(toks, best) == pytest.approx(
                 fresh.coverage(toks, int(np.flatnonzero(live == best)[0]))
             )
+
+
+def test_batch_analysis_equals_per_chunk_analysis() -> None:
+    """BM25 builds analyze each distinct token once; the result must be what analyzing each chunk gives."""
+    lists = [["forwarders", "dropped", "数据库", "pods"], [], ["forwarding", "drops", "备份", "running"]]
+    for analyzer in (lexical.DEFAULT, lexical.LEGACY):
+        assert lexical._analyze_all(lists, analyzer) == [analyzer.apply(t) for t in lists]
