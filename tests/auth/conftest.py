@@ -20,11 +20,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import create_app
-from service.settings import EngineSettings, Settings
 from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.gateway import Gateway as BaseGateway
+from tests.utils.gateway import remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import free_port, serve_in_thread
 
 SECRET = "PLUTONIUM-LEDGER-7731"
@@ -63,15 +62,8 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @dataclass
-class Gateway:
-    url: str
-    fake: FakeVLLM
-    settings: Settings
+class Gateway(BaseGateway):
     keys_file: Path | None
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
 
     def write_keys(self, keys: list[dict[str, Any]]) -> None:
         assert self.keys_file is not None
@@ -83,16 +75,6 @@ class Gateway:
         headers = bearer(key) if key else {}
         kw.setdefault("timeout", 30)
         return httpx.post(self.v1 + "/chat/completions", json=body, headers=headers, **kw)
-
-    def metric(self, name: str, **labels: str) -> float:
-        """The sum of a metric's samples whose labels include `labels` (0 when there are none)."""
-        text = httpx.get(self.url + "/metrics", timeout=10).text
-        return sum(
-            s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == name and labels.items() <= s.labels.items()
-        )
 
 
 def hello(max_tokens: int = 8, **extra: Any) -> dict[str, Any]:
@@ -113,11 +95,7 @@ def collections_dir(shared_embedder: object, tmp_path_factory: pytest.TempPathFa
     kb_dir = tmp_path_factory.mktemp("auth-collections")
     kb = KnowledgeBase(kb_dir, shared_embedder)  # type: ignore[arg-type]
     for collection, files in CORPUS.items():
-        d = root / collection
-        d.mkdir()
-        for name, text in files.items():
-            (d / name).write_text(text, encoding="utf-8")
-        kb.ingest_paths(collection, [d])
+        kb.ingest_paths(collection, [write_corpus(root / collection, files)])
     return kb_dir
 
 
@@ -143,15 +121,10 @@ def start_gateway(shared_embedder: object, collections_dir: Path, tmp_path: Path
                 keys_file.write_text(yaml.safe_dump(keys), encoding="utf-8")
             overrides.setdefault("auth", {})
             overrides["auth"] = {"reload_check_s": 0, **overrides["auth"]}
-            settings = Settings(
-                data_dir=data_dir,
-                default_collection="runbooks",
-                auth_keys_file=keys_file,
-                engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
-                **overrides,
+            settings = remote_settings(
+                data_dir, engine_url, default_collection="runbooks", auth_keys_file=keys_file, **overrides
             )
-            app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-            url = stack.enter_context(serve_in_thread(app))
+            url, _app = stack.enter_context(serve_gateway(settings, shared_embedder))
             return Gateway(url=url, fake=fake, settings=settings, keys_file=keys_file)
 
         yield start

@@ -15,9 +15,8 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from service.app import create_app
-from service.settings import EngineSettings, Settings
-from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.fake_vllm import FakeVLLM
+from tests.utils.gateway import Gateway, remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import serve_in_thread
 
 ADMIN_KEY = "lora-admin-key-0123456789"
@@ -30,15 +29,7 @@ RUNBOOK = (
 
 
 @dataclass
-class LoraGateway:
-    url: str
-    fake: FakeVLLM
-    settings: Settings
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
-
+class LoraGateway(Gateway):
     def post(self, path: str, body: dict[str, Any], key: str | None = ADMIN_KEY) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.post(self.v1 + path, json=body, headers=headers, timeout=30)
@@ -65,8 +56,6 @@ def write_adapter(
 
 @pytest.fixture(scope="module")
 def lora_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoraGateway]:
-    from ingest.knowledge_base import KnowledgeBase
-
     fake = FakeVLLM()
     root = tmp_path_factory.mktemp("lora-gw")
     keys = [
@@ -74,19 +63,13 @@ def lora_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFacto
         {"name": "ops", "key": USER_KEY, "role": "user", "collections": ["*"]},
     ]
     (root / "keys.yaml").write_text(yaml.safe_dump(keys), encoding="utf-8")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    (corpus / "oom.md").write_text(RUNBOOK, encoding="utf-8")
+    corpus = write_corpus(root / "corpus", {"oom.md": RUNBOOK})
     with serve_in_thread(fake.app, ready_path="/health") as engine_url:
-        settings = Settings(
-            data_dir=root / "data",
+        settings = remote_settings(
+            root / "data",
+            engine_url,
+            engine={"lora": {"enabled": True, "max_lora_rank": 16}},
             auth_keys_file=root / "keys.yaml",
-            engine=EngineSettings(
-                mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL,
-                lora={"enabled": True, "max_lora_rank": 16},
-            ),
-        )  # fmt: skip
-        KnowledgeBase(settings.collections_dir, shared_embedder).ingest_paths("default", [corpus])  # type: ignore[arg-type]
-        app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-        with serve_in_thread(app) as url:
+        )
+        with serve_gateway(settings, shared_embedder, corpus) as (url, _app):
             yield LoraGateway(url=url, fake=fake, settings=settings)

@@ -12,9 +12,10 @@ from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from service.app import create_app
-from service.settings import EngineSettings, Settings
-from tests.utils.fake_vllm import MODEL, FakeVLLM
+from service.settings import Settings
+from tests.utils.fake_vllm import FakeVLLM
+from tests.utils.gateway import Gateway as BaseGateway
+from tests.utils.gateway import ingest, remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,23 +80,12 @@ class FakeVLLMWithMetrics(FakeVLLM):
 
 
 @dataclass
-class Gateway:
-    url: str
+class Gateway(BaseGateway):
     fake: FakeVLLMWithMetrics
-    settings: Settings
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
 
 
 def gateway_settings(data_dir: Path, engine_url: str, **extra: Any) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
-        server={"shutdown_grace_s": 2},
-        **extra,
-    )
+    return remote_settings(data_dir, engine_url, server={"shutdown_grace_s": 2}, **extra)
 
 
 @pytest.fixture(scope="session")
@@ -106,13 +96,7 @@ def obs_engine() -> Iterator[tuple[str, FakeVLLMWithMetrics]]:
 
 
 def seed(settings: Settings, embedder: Any, tmp: Path) -> None:
-    from ingest.knowledge_base import KnowledgeBase
-
-    for rel, text in CORPUS.items():
-        p = tmp / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    KnowledgeBase(settings.collections_dir, embedder).ingest_paths("default", [tmp])
+    ingest(settings, embedder, write_corpus(tmp, CORPUS))
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +108,5 @@ def obs_gateway(
     engine_url, fake = obs_engine
     settings = gateway_settings(tmp_path_factory.mktemp("obs-data"), engine_url)
     seed(settings, shared_embedder, tmp_path_factory.mktemp("obs-corpus"))
-    app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-    with serve_in_thread(app) as url:
+    with serve_gateway(settings, shared_embedder) as (url, _app):
         yield Gateway(url=url, fake=fake, settings=settings)

@@ -10,42 +10,30 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import create_app
 from service.rca.service import RcaService
-from service.settings import EngineSettings, RcaSettings, Settings, ToolSettings
+from service.settings import RcaSettings, ToolSettings
 from tests.conftest import REPO
-from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.fake_vllm import FakeVLLM
+from tests.utils.gateway import Gateway, ingest, remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import serve_in_thread
 
 SAMPLE_CORPUS = REPO / "deploy" / "sample_corpus"
 
 
 @dataclass
-class RcaGateway:
-    url: str
-    fake: FakeVLLM
-    settings: Settings
+class RcaGateway(Gateway):
     app: Any
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
 
     @property
     def rca(self) -> RcaService:
         service: RcaService | None = self.app.state.ragserve.rca
         assert service is not None
         return service
-
-    def sent(self) -> list[dict[str, Any]]:
-        return [r for r in self.fake.requests if "messages" in r]
 
     def post(self, body: dict[str, Any], **kw: Any) -> httpx.Response:
         kw.setdefault("timeout", 60)
@@ -61,15 +49,6 @@ class RcaGateway:
         while self.rca._queue.qsize() or self.rca.busy:
             assert time.monotonic() < deadline, "background analyses did not finish"
             time.sleep(0.05)
-
-    def metric(self, name: str, **labels: str) -> float:
-        text = httpx.get(self.url + "/metrics", timeout=10).text
-        return sum(
-            s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == name and labels.items() <= s.labels.items()
-        )
 
 
 def alert(name: str = "KubePodCrashLooping", *, status: str = "firing", **labels: str) -> dict[str, Any]:
@@ -136,23 +115,18 @@ def model_reply(
 
 @pytest.fixture(scope="session")
 def _rca_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RcaGateway]:
-    from ingest.knowledge_base import KnowledgeBase
-
     fake = FakeVLLM()
     with serve_in_thread(fake.app, ready_path="/health") as engine_url:
-        settings = Settings(
-            data_dir=tmp_path_factory.mktemp("rca-gateway"),
-            engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
+        settings = remote_settings(
+            tmp_path_factory.mktemp("rca-gateway"),
+            engine_url,
             tools=ToolSettings(tool_timeout_s=5.0),
             rca=RcaSettings(json_whitespace="any"),  # tests read the JSON schema the engine gets
         )
-        kb = KnowledgeBase(settings.collections_dir, shared_embedder)  # type: ignore[arg-type]
-        kb.ingest_paths("default", [SAMPLE_CORPUS])
-        notes: Path = tmp_path_factory.mktemp("rca-notes")
-        (notes / "lunch.md").write_text("# Lunch\n\nThe canteen serves soup on Mondays.\n", encoding="utf-8")
-        kb.ingest_paths("notes", [notes])
-        app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-        with serve_in_thread(app) as url:
+        ingest(settings, shared_embedder, SAMPLE_CORPUS)
+        notes = {"lunch.md": "# Lunch\n\nThe canteen serves soup on Mondays.\n"}
+        ingest(settings, shared_embedder, write_corpus(tmp_path_factory.mktemp("rca-notes"), notes), "notes")
+        with serve_gateway(settings, shared_embedder) as (url, app):
             yield RcaGateway(url=url, fake=fake, settings=settings, app=app)
 
 

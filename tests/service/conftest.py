@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from service.app import create_app
-from service.settings import EngineSettings, Settings
-from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.fake_vllm import FakeVLLM
+from tests.utils.gateway import Gateway, remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import serve_in_thread
 
 CORPUS = {
@@ -23,17 +20,6 @@ CORPUS = {
 }
 
 
-@dataclass
-class Gateway:
-    url: str
-    fake: FakeVLLM
-    settings: Settings
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
-
-
 @pytest.fixture(scope="session")
 def fake_engine() -> Iterator[tuple[str, FakeVLLM]]:
     fake = FakeVLLM()
@@ -41,29 +27,16 @@ def fake_engine() -> Iterator[tuple[str, FakeVLLM]]:
         yield url, fake
 
 
-def write_corpus(root: Path) -> Path:
-    for rel, text in CORPUS.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    return root
-
-
 @pytest.fixture(scope="session")
 def gateway(
     fake_engine: tuple[str, FakeVLLM], shared_embedder: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    from ingest.knowledge_base import KnowledgeBase
-
     engine_url, fake = fake_engine
-    data_dir = tmp_path_factory.mktemp("gateway-data")
-    settings = Settings(
-        data_dir=data_dir,
-        engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
+    settings = remote_settings(
+        tmp_path_factory.mktemp("gateway-data"),
+        engine_url,
         server={"max_request_bytes": 256 * 1024, "max_upload_bytes": 1024 * 1024, "shutdown_grace_s": 5},
     )
-    corpus = write_corpus(tmp_path_factory.mktemp("corpus"))
-    KnowledgeBase(settings.collections_dir, shared_embedder).ingest_paths("default", [corpus])  # type: ignore[arg-type]
-    app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-    with serve_in_thread(app) as url:
+    corpus = write_corpus(tmp_path_factory.mktemp("corpus"), CORPUS)
+    with serve_gateway(settings, shared_embedder, corpus) as (url, _app):
         yield Gateway(url=url, fake=fake, settings=settings)

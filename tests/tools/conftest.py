@@ -12,24 +12,17 @@ from typing import Any
 
 import pytest
 
-from service.app import create_app
-from service.settings import EngineSettings, Settings, ToolSettings
+from service.settings import ToolSettings
 from service.tools.service import ToolService
-from tests.service.conftest import write_corpus
-from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.service.conftest import CORPUS
+from tests.utils.fake_vllm import FakeVLLM
+from tests.utils.gateway import Gateway, remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import serve_in_thread
 
 
 @dataclass
-class ToolGateway:
-    url: str
-    fake: FakeVLLM
-    settings: Settings
+class ToolGateway(Gateway):
     app: Any
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
 
     @property
     def tools(self) -> ToolService:
@@ -37,26 +30,18 @@ class ToolGateway:
         assert service is not None
         return service
 
-    def sent(self) -> list[dict[str, Any]]:
-        """Chat requests the engine received (the fake also records /v1/completions)."""
-        return [r for r in self.fake.requests if "messages" in r]
-
 
 @pytest.fixture(scope="session")
 def _tool_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToolGateway]:
-    from ingest.knowledge_base import KnowledgeBase
-
     fake = FakeVLLM()
     with serve_in_thread(fake.app, ready_path="/health") as engine_url:
-        settings = Settings(
-            data_dir=tmp_path_factory.mktemp("tools-gateway"),
-            engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
+        settings = remote_settings(
+            tmp_path_factory.mktemp("tools-gateway"),
+            engine_url,
             tools=ToolSettings(tool_timeout_s=2.0, deadline_s=20.0),
         )
-        corpus = write_corpus(tmp_path_factory.mktemp("tools-corpus"))
-        KnowledgeBase(settings.collections_dir, shared_embedder).ingest_paths("default", [corpus])  # type: ignore[arg-type]
-        app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-        with serve_in_thread(app) as url:
+        corpus = write_corpus(tmp_path_factory.mktemp("tools-corpus"), CORPUS)
+        with serve_gateway(settings, shared_embedder, corpus) as (url, app):
             yield ToolGateway(url=url, fake=fake, settings=settings, app=app)
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.app import create_app
-from service.settings import EngineSettings, Settings
+from service.settings import Settings
 from tests.conftest import REPO
-from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.fake_vllm import FakeVLLM
+from tests.utils.gateway import Gateway, remote_settings, serve_gateway
 from tests.utils.servers import serve_in_thread
 
 UI = REPO / "ui"
@@ -28,15 +28,8 @@ ASSET = "assets/index-Ab12Cd34.js"
 
 
 @dataclass
-class UIGateway:
-    url: str
-    fake: FakeVLLM
-    settings: Settings
+class UIGateway(Gateway):
     ui_dir: Path
-
-    @property
-    def v1(self) -> str:
-        return self.url + "/v1"
 
 
 def node_or_skip() -> None:
@@ -83,11 +76,8 @@ def ui_fake_engine() -> Iterator[tuple[str, FakeVLLM]]:
 
 
 def _settings(data_dir: Path, engine_url: str, ui_dir: Path, keys: Path | None) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        engine=EngineSettings(mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL),
-        server={"ui_dir": ui_dir, "shutdown_grace_s": 2},
-        auth_keys_file=keys,
+    return remote_settings(
+        data_dir, engine_url, server={"ui_dir": ui_dir, "shutdown_grace_s": 2}, auth_keys_file=keys
     )
 
 
@@ -99,6 +89,5 @@ def ui_gateway(
     engine_url, fake = ui_fake_engine
     root = tmp_path_factory.mktemp("ui-static")
     settings = _settings(root / "data", engine_url, synthetic_dist(root), keys_file(root))
-    app = create_app(settings, embedder=shared_embedder)  # type: ignore[arg-type]
-    with serve_in_thread(app) as url:
+    with serve_gateway(settings, shared_embedder) as (url, _app):
         yield UIGateway(url=url, fake=fake, settings=settings, ui_dir=settings.server.ui_dir or Path())
