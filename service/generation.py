@@ -133,6 +133,8 @@ class GenerationService:
             if max_tokens is None:
                 max_tokens = self.settings.rag.default_max_tokens
                 body["max_tokens"] = max_tokens
+            if (penalty := self.settings.rag.default_frequency_penalty) and _free_text_without_penalty(raw):
+                body["frequency_penalty"] = penalty
             budget = await self.context_length() - max_tokens - self.settings.rag.template_reserve_tokens
             if budget <= 0:
                 raise BadRequest(
@@ -410,6 +412,23 @@ class GenerationService:
         assert prepared.grounded is not None and prepared.collection is not None
         n = len(cited_indices(answer, len(prepared.grounded.citations)))
         self.metrics.observe_rag_answer(prepared.collection, answer, cited=n)
+
+
+_PENALTIES = ("frequency_penalty", "presence_penalty", "repetition_penalty")
+
+
+def _free_text_without_penalty(raw: dict[str, Any]) -> bool:
+    """A request that sets no repetition control and asks for prose (not tool calls or structured output).
+
+    Structured outputs are left alone: a penalty on the tokens JSON repeats by design (quotes,
+    commas) would push a grammar-constrained answer into longer strings.
+    """
+    if any(raw.get(k) is not None for k in _PENALTIES):
+        return False
+    if raw.get("tools") or raw.get("functions") or raw.get("structured_outputs"):
+        return False
+    fmt = raw.get("response_format")
+    return not (isinstance(fmt, dict) and fmt.get("type", "text") != "text")
 
 
 def _last_user_text(req: ChatCompletionRequest) -> str:

@@ -102,6 +102,11 @@ class RagSettings(BaseModel):
     # Tokens kept free for the chat template and the question around the passages.
     template_reserve_tokens: int = 64
     default_max_tokens: int = 256
+    # OpenAI frequency_penalty for grounded answers whose request sets no penalty and asks for free
+    # text (no tools, no response_format/structured output). Greedy decoding on the 135M default model
+    # loops ("kernel kernel kernel ..."); this penalty only counts output tokens, so copying from the
+    # passages is untouched. Chosen by `python -m eval.penalty_study` (docs/benchmarks.md); 0 turns it off.
+    default_frequency_penalty: float = Field(default=0.5, ge=0.0, le=2.0)
     system_prompt_en: str | None = None
     system_prompt_zh: str | None = None
 
