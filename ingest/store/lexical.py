@@ -34,6 +34,14 @@ CONFIG = "ragserve.json"  # the Analyzer the index was built with; absent in ind
 SCHEME = 1  # the `tokenize` rules below; bump when they change so old indexes are detected
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN)
+# Dropped from queries only: they mark a question's form, not its subject. A guide page that shows
+# example questions ("How do I ingest a PDF?") otherwise outscores the runbook a question like "How
+# do I confirm that a container was OOMKilled?" is about: in a small collection such words are rare,
+# so BM25 weighs them high. Documents keep them (no index change). "us" stays (us-east-1).
+QUESTION_WORDS = frozenset(
+    {"how", "what", "why", "when", "where", "which", "who", "whom", "whose", "do", "does", "did"}
+    | {"i", "me", "my", "we", "our", "you", "your", "can", "could", "should", "would"}
+)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG otherwise
 _jieba_lock = threading.Lock()
 _jieba_ready = False
@@ -139,9 +147,10 @@ class LexicalIndex:
         return int(self.bm25.scores["num_docs"])
 
     def query_tokens(self, query: str) -> list[str]:
-        """The query as the index's own vocabulary (analyzed, unknown words dropped)."""
+        """The query as the index's own vocabulary (analyzed, unknown words and question words dropped)."""
         vocab = self.bm25.vocab_dict
-        return [t for t in self.analyzer.apply(tokenize(query)) if t in vocab]
+        words = [w for w in tokenize(query) if w not in QUESTION_WORDS]
+        return [t for t in self.analyzer.apply(words) if t in vocab]
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every position for analyzed query tokens (zeros if none is known)."""

@@ -198,3 +198,30 @@ def test_hybrid_equals_bm25_on_chinese_and_reports_its_evidence(kb: KnowledgeBas
     assert hit.document_id == "forwarder.md"
     assert hit.metadata["scores"]["lexical_coverage"] == pytest.approx(1.0)
     assert hit.metadata["scores"]["dense_weight"] == pytest.approx(S.DENSE_SHARE_VERBATIM)
+
+
+def test_question_words_do_not_pick_the_guide_with_example_questions(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    """The README's own question: a guide page that shows example questions ("How do I ...?") used to
+    outscore the runbook on BM25, because "how", "do", "i" are rare in a small collection."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "guide.md").write_text(
+        "# Asking questions\n\nSend a question such as `How do I ingest a PDF?` to `rag/default`. "
+        "How do I list collections? Use the CLI.\n",
+        encoding="utf-8",
+    )
+    (src / "oom.md").write_text(
+        "# OOMKilled\n\n## Diagnosis\n\nRun `kubectl describe pod` and look for `Reason: OOMKilled` "
+        "on the last terminated container.\n",
+        encoding="utf-8",
+    )
+    kb.ingest_paths("q", [src])
+    for mode in ("bm25", "hybrid"):
+        hits = kb.search("q", "How do I confirm that a container was OOMKilled?", mode=mode, top_k=2)
+        assert hits[0].document_id == "oom.md", mode
+    snap_tokens = kb._snapshot("q").bm25.query_tokens("How do I find what uses disk in us-east-1?")  # type: ignore[union-attr]
+    assert "how" not in snap_tokens and "i" not in snap_tokens
+    # a question made of question words only finds nothing lexically (dense still answers)
+    assert kb.search("q", "how do I?", mode="bm25") == []
