@@ -15,6 +15,7 @@ import pytest
 
 from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
+from ingest.store import vectors
 from ingest.store.versions import read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,12 +29,13 @@ CHILD = textwrap.dedent(
     import ingest.store.collection as collection
 
     root, corpus, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    if mode == "before-publish":
+    if mode.endswith("before-publish"):
         # Die at the worst moment: the new version is complete and fsync'd, the manifest not yet swapped.
         def die(*_a, **_k):
             os.kill(os.getpid(), signal.SIGKILL)
         collection.write_manifest = die
-    kb = KnowledgeBase(root, Embedder.load(device="cpu"), embed_group=4)
+    threshold = 1 if mode.startswith("hnsw") else collection.vectors.HNSW_THRESHOLD
+    kb = KnowledgeBase(root, Embedder.load(device="cpu"), embed_group=4, hnsw_threshold=threshold)
     print("ready", flush=True)
     kb.ingest_paths("c", [corpus])
     print("finished", flush=True)
@@ -59,6 +61,10 @@ def _assert_intact(root: Path, embedder: Embedder, expected_docs: set[str]) -> N
     kb = KnowledgeBase(root, embedder)
     manifest = read_manifest(root / "c")
     assert manifest is not None and manifest["version"] == 1
+    # The vector index of the committed version is whole (a carried-forward HNSW graph is read from
+    # it and written elsewhere, never modified in place).
+    index = vectors.load_index(root / "c" / manifest["dir"] / vectors.FILENAME)
+    assert index.ntotal == manifest["chunks"]
     db = root / "c" / manifest["dir"] / "docstore.sqlite"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -67,12 +73,16 @@ def _assert_intact(root: Path, embedder: Embedder, expected_docs: set[str]) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["mid-ingest", "before-publish"])
+@pytest.mark.parametrize("mode", ["mid-ingest", "before-publish", "hnsw-before-publish"])
 def test_kill_9_keeps_last_committed_version(
     tmp_path: Path, corpus: Path, embedder: Embedder, mode: str
 ) -> None:
     root = tmp_path / "collections"
-    KnowledgeBase(root, embedder).ingest_paths("c", [corpus / "network.txt"], base_dir=corpus)
+    threshold = 1 if mode.startswith("hnsw") else vectors.HNSW_THRESHOLD  # hnsw: the graph is carried forward
+    KnowledgeBase(root, embedder, hnsw_threshold=threshold).ingest_paths(
+        "c", [corpus / "network.txt"], base_dir=corpus
+    )
+    assert read_manifest(root / "c")["index"] == ("hnsw" if threshold == 1 else "flat")  # type: ignore[index]
     for i in range(40):
         (corpus / f"note{i:02d}.txt").write_text(
             f"Note {i}: "
@@ -97,9 +107,13 @@ def test_kill_9_keeps_last_committed_version(
             child.wait()
     _assert_intact(root, embedder, {"network.txt"})
     # The next writer discards the dead one's half-built directory and publishes normally.
-    s = KnowledgeBase(root, embedder).ingest_paths("c", [corpus / "network.txt"], base_dir=corpus)
+    s = KnowledgeBase(root, embedder, hnsw_threshold=threshold).ingest_paths(
+        "c", [corpus / "network.txt"], base_dir=corpus
+    )
     assert s.unchanged == 1
-    s = KnowledgeBase(root, embedder).ingest_paths("c", [corpus / "zh.md"], base_dir=corpus)
+    s = KnowledgeBase(root, embedder, hnsw_threshold=threshold).ingest_paths(
+        "c", [corpus / "zh.md"], base_dir=corpus
+    )
     assert s.added == 1
     manifest = read_manifest(root / "c")
     assert manifest is not None and manifest["version"] == 2 and manifest["documents"] == 2
