@@ -189,3 +189,17 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
         elif f" {n} " in f" {t} ":
             return True
     return False
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def degenerate(text: str, times: int = 4) -> bool:
+    """Whether a word or a group of 2-3 words repeats `times` times in a row."""
+    words = _WORD.findall(text.lower())
+    for n in (1, 2, 3):
+        for i in range(len(words) - times * n + 1):
+            group = words[i : i + n]
+            if all(words[i + k * n : i + (k + 1) * n] == group for k in range(1, times)):
+                return True
+    return False

@@ -23,7 +23,6 @@ import argparse
 import itertools
 import json
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from eval import metrics as m
+from eval.metrics import degenerate
 from eval.report import machine
 
 # (question over deploy/sample_corpus, words any of which a grounded answer contains)
@@ -65,18 +65,6 @@ SETTINGS: dict[str, dict[str, float]] = {
     "repetition_penalty=1.1": {"repetition_penalty": 1.1},
     "repetition_penalty=1.2": {"repetition_penalty": 1.2},
 }
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-def degenerate(text: str, times: int = 4) -> bool:
-    """Whether a word or a group of 2-3 words repeats `times` times in a row."""
-    words = _WORD.findall(text.lower())
-    for n in (1, 2, 3):
-        for i in range(len(words) - times * n + 1):
-            group = words[i : i + n]
-            if all(words[i + k * n : i + (k + 1) * n] == group for k in range(1, times)):
-                return True
-    return False
 
 
 def _distinct2(text: str) -> float:

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from eval import report
 from eval.datasets.runbooks import PARAPHRASED_HELDOUT, meaning_query, tune_split
-from eval.metrics import percentile
+from eval.metrics import degenerate, percentile
 from service.rca.models import RcaResponse
 
 DEFAULT_OPENSHIFT = Path(__file__).resolve().parents[2] / "shared" / "data" / "runbooks-openshift"
@@ -191,7 +191,11 @@ def check_response(case: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]
         if c.document_id not in docs:
             docs.append(c.document_id)
     dropped = sum(int(m.group(1)) for note in out.missing_data if (m := _DROPPED.search(note)))
+    texts = [out.summary] + [
+        t for h in out.hypotheses for t in (h.title, h.reasoning, h.remediation, *h.checks)
+    ]
     row.update(
+        degenerate_strings=sum(degenerate(t) for t in texts),
         refs=len(refs),
         refs_invalid=len(bad),
         refs_dropped_by_server=dropped,
@@ -275,6 +279,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "evidence_ref_validity": (1 - sum(r.get("refs_invalid", 0) for r in ok) / refs) if refs else None,
         "refs_dropped_by_server": sum(r.get("refs_dropped_by_server", 0) for r in ok),
         "hypotheses_mean": hyps / len(ok) if ok else None,
+        # Analyses with a model-written string that loops (a word or 2-3 words 4 times in a row, "1.1.1.1").
+        "degenerate_analyses": sum(r.get("degenerate_strings", 0) > 0 for r in ok) / len(ok) if ok else None,
         "hypotheses_citing_runbook": sum(r.get("hypotheses_citing_runbook", 0) for r in ok) / hyps
         if hyps
         else None,

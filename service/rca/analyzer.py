@@ -685,6 +685,8 @@ class RcaAnalyzer:
                 "temperature": 0,
                 "structured_outputs": constraint,
             }
+            if self.cfg.frequency_penalty:
+                body["frequency_penalty"] = self.cfg.frequency_penalty
             try:
                 text, finish, u = await (self._stream(body, emit) if emit else self._complete(body))
             except APIError as exc:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eval.penalty_study import QUESTIONS, SETTINGS, degenerate
+from eval.metrics import degenerate
+from eval.penalty_study import QUESTIONS, SETTINGS
 
 
 @pytest.mark.parametrize(

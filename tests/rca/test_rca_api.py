@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import pytest
 
 from service.rca.models import RcaResponse, RcaStreamEvent
 from tests.rca.conftest import RcaGateway, alert, model_reply
@@ -323,3 +324,13 @@ def test_a_client_leaving_a_stream_fails_the_stored_analysis(gw: RcaGateway) -> 
             time.sleep(0.05)
     finally:
         gw.fake.token_delay_s = 0.0
+
+
+def test_frequency_penalty_is_a_setting(gw: RcaGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    gw.fake.script(model_reply("runbook:1"))
+    assert gw.post({"alert": alert()}).status_code == 200
+    assert "frequency_penalty" not in gw.sent()[-1]  # off by default: vLLM's own default (0)
+    monkeypatch.setattr(gw.settings.rca, "frequency_penalty", 0.5)
+    gw.fake.script(model_reply("runbook:1"))
+    assert gw.post({"alert": alert()}).status_code == 200
+    assert gw.sent()[-1]["frequency_penalty"] == 0.5
