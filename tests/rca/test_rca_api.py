@@ -329,8 +329,8 @@ def test_a_client_leaving_a_stream_fails_the_stored_analysis(gw: RcaGateway) -> 
 def test_frequency_penalty_is_a_setting(gw: RcaGateway, monkeypatch: pytest.MonkeyPatch) -> None:
     gw.fake.script(model_reply("runbook:1"))
     assert gw.post({"alert": alert()}).status_code == 200
-    assert "frequency_penalty" not in gw.sent()[-1]  # off by default: vLLM's own default (0)
-    monkeypatch.setattr(gw.settings.rca, "frequency_penalty", 0.5)
+    assert gw.sent()[-1]["frequency_penalty"] == 0.5  # the default
+    monkeypatch.setattr(gw.settings.rca, "frequency_penalty", 0.0)
     gw.fake.script(model_reply("runbook:1"))
     assert gw.post({"alert": alert()}).status_code == 200
-    assert gw.sent()[-1]["frequency_penalty"] == 0.5
+    assert "frequency_penalty" not in gw.sent()[-1]  # 0 is off: vLLM's own default
