@@ -23,7 +23,7 @@ import numpy as np
 
 from ingest import search as S
 from ingest.store import lexical
-from ingest.store.collection import Snapshot
+from ingest.store.collection import Snapshot, live_positions
 from ingest.store.versions import read_manifest
 
 
@@ -64,7 +64,7 @@ def load_matrix(
     assert snap.bm25 is not None
     lex = snap.bm25
     if analyzer is not None and analyzer != lex.analyzer:  # rebuild from the stored surface tokens
-        live = np.setdiff1d(np.arange(n), snap.dead) if len(snap.dead) else None
+        live = live_positions(n, snap.dead)
         lex = lexical.build(snap.docs.token_lists(), analyzer, positions=live, size=n)
     tokens = [lex.query_tokens(q["query"]) for q in queries]
     bm25 = np.stack([lex.scores(t) for t in tokens]).astype(np.float32)

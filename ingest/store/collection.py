@@ -58,6 +58,7 @@ class Snapshot:
         """Open the version the manifest names (raises FileNotFoundError if it vanished)."""
         vdir = coll_dir / str(manifest["dir"])
         rowids = np.load(vdir / ROWIDS)
+        dead = _tombstones(vdir)
         index = vectors.load_index(vdir / vectors.FILENAME)
         db = vdir / docstore.FILENAME
         if not db.is_file():
@@ -77,10 +78,8 @@ class Snapshot:
                 # Built by another version with an analysis this one cannot apply to queries: rebuild
                 # it in memory from the stored surface tokens (the next ingest publishes it for good).
                 log.warning("collection %s: %s; rebuilding its BM25 index in memory", coll_dir.name, exc)
-                dead = _tombstones(vdir)
-                live = np.setdiff1d(np.arange(len(rowids)), dead) if len(dead) else None
+                live = live_positions(len(rowids), dead)
                 bm25 = lexical.build(docs.token_lists(), positions=live, size=len(rowids))
-        dead = _tombstones(vdir)
         return cls(manifest, docs, index, bm25, rowids, dead)
 
     @property
@@ -96,6 +95,11 @@ class Snapshot:
     def positions_of(self, ids: np.ndarray) -> np.ndarray:
         """Index positions of docstore chunk ids (rowids is sorted; the docstore holds live ids only)."""
         return np.searchsorted(self.rowids, ids).astype(np.int64)
+
+
+def live_positions(size: int, dead: np.ndarray) -> np.ndarray | None:
+    """Positions holding a live chunk, ascending; None when none is tombstoned (all of 0..size-1)."""
+    return np.setdiff1d(np.arange(size), dead) if len(dead) else None
 
 
 def _tombstones(vdir: Path) -> np.ndarray:
@@ -202,11 +206,9 @@ class VersionWriter:
             rowids = np.asarray(ids, dtype=np.int64)
         vectors.save_index(index, self.dir / vectors.FILENAME)
         if any(toks):
-            if len(dead):
-                live = np.setdiff1d(np.arange(len(rowids)), dead)
-                lex = lexical.build([toks[p] for p in live], self.analyzer, positions=live, size=len(rowids))
-            else:
-                lex = lexical.build(toks, self.analyzer)
+            live = live_positions(len(rowids), dead)
+            live_toks = toks if live is None else [toks[p] for p in live]
+            lex = lexical.build(live_toks, self.analyzer, positions=live, size=len(rowids))
             lexical.save(lex, self.dir / lexical.DIRNAME)
         np.save(self.dir / ROWIDS, rowids)
         if len(dead):

@@ -12,7 +12,6 @@ Two layers, so the index can change its analysis without re-reading documents:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -224,26 +223,32 @@ def save(index: LexicalIndex, path: Path) -> None:
     (path / CONFIG).write_text(json.dumps(record), encoding="utf-8")
 
 
-def read_analyzer(path: Path) -> Analyzer:
-    """The analyzer recorded in an index directory (LEGACY when there is no record)."""
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The record written beside an index (None when there is none: indexes older than stemming)."""
     cfg = path / CONFIG
     if not cfg.is_file():
-        return LEGACY
+        return None
     try:
         raw = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise LexicalConfigError(f"unreadable BM25 analyzer record {cfg}: {exc}") from exc
     if not isinstance(raw, dict):
         raise LexicalConfigError(f"unreadable BM25 analyzer record {cfg}")
-    return Analyzer.from_json(raw)
+    return raw
+
+
+def read_analyzer(path: Path) -> Analyzer:
+    """The analyzer recorded in an index directory (LEGACY when there is no record)."""
+    raw = _read_record(path)
+    return LEGACY if raw is None else Analyzer.from_json(raw)
 
 
 def load(path: Path) -> LexicalIndex:
     """Read an index written by `save` (or by a version before analyzers were recorded)."""
-    analyzer = read_analyzer(path)  # first: a mismatch is reported before the index is read
-    documents = None
-    with contextlib.suppress(OSError, ValueError, TypeError):
-        documents = json.loads((path / CONFIG).read_text(encoding="utf-8")).get("documents")
+    raw = _read_record(path)
+    # The analyzer first: a mismatch is reported before the index is read.
+    analyzer = LEGACY if raw is None else Analyzer.from_json(raw)
+    documents = (raw or {}).get("documents")
     return LexicalIndex(
         bm25s.BM25.load(str(path), show_progress=False),
         analyzer,

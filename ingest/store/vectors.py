@@ -57,7 +57,10 @@ def search(
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
     if allowed is not None or excluded is None or len(excluded) == 0:
         excluded = None
-    k = min(k, index.ntotal - (0 if excluded is None else len(excluded)) if allowed is None else len(allowed))
+    if allowed is not None:
+        k = min(k, len(allowed))
+    else:
+        k = min(k, index.ntotal - (len(excluded) if excluded is not None else 0))
     if k == 0:
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
