@@ -12,20 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.lora.conftest import USER_KEY, LoraGateway, write_adapter
 from tests.utils.fake_vllm import MODEL
-
-
-def _metric(gw: LoraGateway, name: str, **labels: str) -> float:
-    text = httpx.get(gw.url + "/metrics", timeout=10).text
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name and labels.items() <= s.labels.items()
-    )
 
 
 def _error(r: httpx.Response, status: int, code: str | None) -> dict[str, object]:
@@ -39,14 +28,14 @@ def _error(r: httpx.Response, status: int, code: str | None) -> dict[str, object
 def test_load_list_select_unload(lora_gateway: LoraGateway, tmp_path: Path) -> None:
     gw = lora_gateway
     path = write_adapter(tmp_path / "ops-format")
-    before = _metric(gw, "ragserve_lora_adapter_operations_total", operation="load", outcome="ok")
+    before = gw.metric("ragserve_lora_adapter_operations_total", operation="load", outcome="ok")
     r = gw.post("/load_lora_adapter", {"lora_name": "ops-format", "lora_path": str(path)})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["id"] == "ops-format" and body["parent"] == MODEL and body["rank"] == 8
     assert body["status"] == "loaded" and "added successfully" in body["message"]
     assert gw.fake.adapters == {"ops-format": str(path)}
-    assert _metric(gw, "ragserve_lora_adapter_operations_total", operation="load", outcome="ok") == before + 1
+    assert gw.metric("ragserve_lora_adapter_operations_total", operation="load", outcome="ok") == before + 1
 
     models = {m["id"]: m for m in httpx.get(gw.v1 + "/models", headers=_auth(), timeout=10).json()["data"]}
     assert models["ops-format"]["parent"] == MODEL
@@ -59,7 +48,7 @@ def test_load_list_select_unload(lora_gateway: LoraGateway, tmp_path: Path) -> N
                    json={"model": "ops-format", "messages": hello, "max_tokens": 8})  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.json()["model"] == "ops-format" and gw.fake.requests[-1]["model"] == "ops-format"
-    assert _metric(gw, "ragserve_generation_tokens_total", model="ops-format") >= 2
+    assert gw.metric("ragserve_generation_tokens_total", model="ops-format") >= 2
 
     # Grounded with the `rag` field: retrieval and citations as for the base model, the adapter generates.
     gw.fake.script("Exit code 137 means the kernel killed it [1].")
@@ -156,12 +145,12 @@ def test_broken_weights_get_a_400_and_the_engine_stays_up(lora_gateway: LoraGate
     path = write_adapter(tmp_path / "broken")
     weights = path / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:40])  # truncated: the engine's worker cannot read it
-    before = _metric(gw, "ragserve_lora_adapter_operations_total", operation="load", outcome="rejected")
+    before = gw.metric("ragserve_lora_adapter_operations_total", operation="load", outcome="rejected")
     err = _error(gw.post("/load_lora_adapter", {"lora_name": "broken", "lora_path": str(path)}), 400,
                  "invalid_adapter")  # fmt: skip
     assert "could not load adapter 'broken'" in str(err["message"])
     assert (
-        _metric(gw, "ragserve_lora_adapter_operations_total", operation="load", outcome="rejected")
+        gw.metric("ragserve_lora_adapter_operations_total", operation="load", outcome="rejected")
         == before + 1
     )
     assert httpx.get(gw.url + "/readyz", timeout=10).status_code == 200
