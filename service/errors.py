@@ -85,3 +85,18 @@ def error_type_for_status(status: int) -> str:
     if 400 <= status < 500:
         return "invalid_request_error"
     return "server_error"
+
+
+class InvalidModelOutput(APIError):
+    """The model's structured output (a tool call, an analysis) is not valid after the retries.
+
+    A bad gateway: the engine answered, but with nothing the gateway can serve. `finish_reason`
+    tells a cut-off (`length`) from output that is wrong as written.
+    """
+
+    status_code = 502
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, code: str, finish_reason: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.finish_reason = finish_reason
