@@ -23,18 +23,22 @@ from service.api import collections, embeddings, generation, health, lora, model
 from service.api import rca as rca_api
 from service.auth import AccessControl
 from service.auth.middleware import AuthMiddleware
+from service.chat.grounding import Grounder
+from service.chat.pipeline import ChatPipeline
+from service.chat.relay import Relay
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth, RemoteEngineMonitor
 from service.engine.cpu import choose_dtype
 from service.engine.lora import LoraAdapters, launch_from_settings
 from service.engine.supervisor import LoraLaunch, VLLMSupervisor, default_launch_spec
-from service.errors import APIError, error_envelope, error_type_for_status
-from service.generation import GenerationService
+from service.errors import APIError, error_envelope, error_response, error_type_for_status
 from service.knowledge import KnowledgeService
+from service.llm import EngineModel
 from service.middleware import BodySizeLimit, HTTPMetrics, RequestContext
 from service.observability import tracing
 from service.observability.metrics import Metrics
 from service.rca.service import build_rca_service
+from service.safety import GuardPipeline
 from service.settings import Settings
 from service.state import AppState
 from service.tools.service import ToolService
@@ -125,15 +129,25 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             url, health=health, api_key=settings.engine.api_key, timeout_s=settings.engine.request_timeout_s
         )
         knowledge = KnowledgeService(kb, metrics, settings.data_dir / "jobs")
+        # Shared components, built once: the guards, the model interface (with its context-length
+        # cache), the relay; the chat pipeline, tools and RCA are built over them.
+        guard = GuardPipeline(settings.safety, metrics)  # input, context and output guards
+        model = EngineModel(engine, metrics=metrics, context_length_fallback=settings.engine.max_model_len)
+        relay = Relay(model=model, guard=guard, metrics=metrics)
+        tools = ToolService(
+            model=model, guard=guard, relay=relay, knowledge=knowledge, settings=settings, metrics=metrics
+        )
+        grounder = Grounder(model=model, knowledge=knowledge, guard=guard, settings=settings)
         state = AppState(
             settings=settings,
             metrics=metrics,
             engine=engine,
             engine_health=health,
             knowledge=knowledge,
-            generation=GenerationService(
-                engine=engine, knowledge=knowledge, settings=settings, metrics=metrics
-            ),
+            guard=guard,
+            model=model,
+            tools=tools,
+            chat=ChatPipeline(settings=settings, guard=guard, grounder=grounder, tools=tools, relay=relay),
             embeddings=EmbeddingService(
                 emb, {settings.embedding.model, f"sentence-transformers/{emb.model_id}"}
             ),
@@ -144,12 +158,11 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             settings=settings, engine=engine, metrics=metrics, launch=lora_launch,
             reserved_names=set(state.embeddings.aliases),
         )  # fmt: skip
-        kb.chunk_guard = state.generation.safety.ingest_chunks  # flag poisoned chunks at ingestion
-        state.tools = state.generation.tools = ToolService(
-            generation=state.generation, engine=engine, knowledge=knowledge, settings=settings,
-            metrics=metrics,
-        )  # fmt: skip
-        state.rca = build_rca_service(state)  # alerts -> analyses; its workers start here
+        kb.chunk_guard = guard.ingest_chunks  # flag poisoned chunks at ingestion
+        # alerts -> analyses; its workers start here
+        state.rca = build_rca_service(
+            model=model, guard=guard, knowledge=knowledge, settings=settings, metrics=metrics
+        )
         state.rca.start()
         metrics.build_info.info(
             {"version": __version__, "model": settings.engine.served_model_name, "embedder": emb.model_id}
@@ -230,7 +243,8 @@ async def _drain(state: AppState, grace_s: float) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(exc.envelope(), status_code=exc.status_code, headers=exc.headers)
+        status, envelope, headers = error_response(exc)
+        return JSONResponse(envelope, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -255,9 +269,5 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
-        return JSONResponse(
-            error_envelope(
-                f"internal error ({type(exc).__name__}); see the server log", "server_error", None, None
-            ),
-            status_code=500,
-        )
+        status, envelope, headers = error_response(exc)
+        return JSONResponse(envelope, status_code=status, headers=headers)

@@ -100,3 +100,15 @@ class InvalidModelOutput(APIError):
     def __init__(self, message: str, *, code: str, finish_reason: str | None = None) -> None:
         super().__init__(message, code=code)
         self.finish_reason = finish_reason
+
+
+def error_response(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The one mapping of an exception to (HTTP status, OpenAI envelope, headers).
+
+    An `APIError` says its own; anything else is a bug: a 500 that names the exception type only
+    (the server log has the rest).
+    """
+    if isinstance(exc, APIError):
+        return exc.status_code, exc.envelope(), exc.headers
+    message = f"internal error ({type(exc).__name__}); see the server log"
+    return 500, error_envelope(message, "server_error", None, "internal_error"), {}

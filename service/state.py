@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 
 from ingest.embedding import Embedder
 from service.auth import AccessControl
+from service.chat.pipeline import ChatPipeline
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth
 from service.engine.lora import LoraAdapters
-from service.generation import GenerationService
 from service.knowledge import KnowledgeService
+from service.llm import ChatModel
 from service.observability.metrics import Metrics
 from service.rca.service import RcaService
+from service.safety import GuardPipeline
 from service.settings import Settings
 from service.tools.service import ToolService
 
@@ -24,11 +26,13 @@ class AppState:
     engine: EngineClient
     engine_health: EngineHealth
     knowledge: KnowledgeService
-    generation: GenerationService
+    guard: GuardPipeline  # input, context and output guards (chat, tools, RCA, moderations, ingestion)
+    model: ChatModel  # the model interface (service/llm)
+    tools: ToolService
+    chat: ChatPipeline  # /v1/chat/completions and /v1/completions
     embeddings: EmbeddingService
     embedder: Embedder
     access: AccessControl
-    tools: ToolService | None = None
     rca: RcaService | None = None  # root-cause analysis (service/rca)
     lora: LoraAdapters | None = None  # LoRA admin routes (service/engine/lora.py)
     draining: bool = False

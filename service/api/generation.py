@@ -57,9 +57,7 @@ async def chat_completions(request: Request, state: StateDep) -> Response:
     req, raw = await parse_body(request, ChatCompletionRequest)
     # Tokens/min, a slot in the admission queue and the per-request deadline (service/auth).
     return _respond(
-        await state.access.run_generation(
-            lambda: state.generation.chat(req, raw), raw, receive=request.receive
-        ),
+        await state.access.run_generation(lambda: state.chat.chat(req, raw), raw, receive=request.receive),
         state,
     )
 
@@ -69,7 +67,7 @@ async def completions(request: Request, state: StateDep) -> Response:
     req, raw = await parse_body(request, CompletionRequest)
     return _respond(
         await state.access.run_generation(
-            lambda: state.generation.completion(req, raw), raw, receive=request.receive
+            lambda: state.chat.completion(req, raw), raw, receive=request.receive
         ),
         state,
     )

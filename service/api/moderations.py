@@ -23,6 +23,6 @@ async def moderations(request: Request, state: StateDep) -> dict[str, Any]:
     texts = [req.input] if isinstance(req.input, str) else req.input
     if not texts or len(texts) > MAX_INPUTS:
         raise BadRequest(f"input must hold 1 to {MAX_INPUTS} texts", param="input")
-    guard = state.generation.safety
+    guard = state.guard
     results = await run_in_threadpool(lambda: [guard.moderate(t) for t in texts])
     return {"id": f"modr-{uuid.uuid4().hex}", "model": req.model or "ragserve-safety", "results": results}

@@ -290,14 +290,15 @@ class ChatModel:
     ) -> T:
         """An answer under `structured_outputs`, parsed by `parse`.
 
-        `constraint(last)` gives each attempt's `structured_outputs` (`last`: the failed attempt
-        before it, None for the first), so a caller can tighten its bounds after a cut-off. With
+        `constraint(last)` gives the fields of each attempt's request, `structured_outputs` at least
+        (`last`: the failed attempt before it, None for the first), so a caller can tighten its
+        bounds or change its instruction after a cut-off. With
         `on_delta` the answer streams and each text piece is passed on. After `spec.retries`
         failed retries: `InvalidModelOutput` (502) naming `spec.what`, with the last finish_reason.
         """
         last: StructuredAttempt | None = None
         for number in range(1 + spec.retries):
-            attempt_body = {**body, "structured_outputs": constraint(last)}
+            attempt_body = {**body, **constraint(last)}
             if on_delta is not None:
                 answer = await (await self.stream(attempt_body, usage=usage)).collect(on_delta)
             else:

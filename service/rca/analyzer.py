@@ -24,10 +24,10 @@ from urllib.parse import parse_qs, urlparse
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from ingest.types import SearchHit
-from service.auth.context import report_usage
-from service.engine.client import EngineClient
-from service.errors import APIError, BadRequest
+from service.errors import APIError, BadRequest, InvalidModelOutput
 from service.knowledge import KnowledgeService
+from service.llm import ChatModel, StructuredAttempt, Usage
+from service.llm.model import StructuredSpec
 from service.observability.metrics import Metrics
 from service.rag.prompt import Citation
 from service.rca.models import (
@@ -51,6 +51,7 @@ from service.rca.models import (
 from service.safety.pipeline import GuardPipeline
 from service.settings import RcaSettings, Settings
 from service.tools.builtins import ToolContext, ToolError
+from service.tools.constrained import max_tokens_of
 from service.tools.prometheus import PrometheusQuery
 
 logger = logging.getLogger("ragserve.rca")
@@ -275,6 +276,29 @@ class OutputBounds:
             missing=cfg.max_missing_items,
         )
 
+    def scaled(self, ratio: float) -> OutputBounds:
+        """Bounds for a smaller token budget (`ratio` of the configured one): the characters of every
+        string and the hypotheses shrink with it, never below the compact floors."""
+        if ratio >= 1:
+            return self
+        floor = self.compact()
+
+        def part(value: int, least: int) -> int:
+            return max(least, int(value * ratio))
+
+        return OutputBounds(
+            hypotheses=part(self.hypotheses, 1),
+            summary=part(self.summary, floor.summary),
+            title=part(self.title, floor.title),
+            reasoning=part(self.reasoning, floor.reasoning),
+            check=part(self.check, floor.check),
+            checks=part(self.checks, 1),
+            remediation=part(self.remediation, floor.remediation),
+            refs=part(self.refs, 1),
+            missing=part(self.missing, 0),
+            missing_chars=part(self.missing_chars, floor.missing_chars),
+        )
+
     def compact(self) -> OutputBounds:
         """Tighter bounds for a retry after output that was cut off or invalid."""
         return OutputBounds(
@@ -407,20 +431,18 @@ class RcaAnalyzer:
     def __init__(
         self,
         *,
-        engine: EngineClient,
+        model: ChatModel,
         knowledge: KnowledgeService,
         settings: Settings,
         metrics: Metrics,
-        safety: GuardPipeline,
-        context_length: Callable[[], Awaitable[int]],
+        guard: GuardPipeline,
     ) -> None:
-        self.engine = engine
+        self.model = model
         self.knowledge = knowledge
         self.settings = settings
         self.cfg = settings.rca
         self.metrics = metrics
-        self.safety = safety
-        self.context_length = context_length
+        self.safety = guard
         self.prometheus = PrometheusQuery()
         self._grammar_ok = True  # False once the engine refused a grammar (then: JSON schema)
 
@@ -478,6 +500,10 @@ class RcaAnalyzer:
 
         model = opts.model or self.settings.engine.served_model_name
         max_tokens = opts.max_tokens or cfg.max_tokens
+        bounds = OutputBounds.from_settings(cfg, opts.max_hypotheses)
+        if opts.max_tokens is not None and opts.max_tokens < cfg.max_tokens:
+            # The caller's smaller budget: the strings shrink with it, so the analysis still fits.
+            bounds = bounds.scaled(opts.max_tokens / cfg.max_tokens)
         prepared = Prepared(
             request=req,
             collection=collection,
@@ -487,7 +513,7 @@ class RcaAnalyzer:
             catalog=catalog,
             tool_calls=tool_calls,
             max_tokens=max_tokens,
-            bounds=OutputBounds.from_settings(cfg, opts.max_hypotheses),
+            bounds=bounds,
         )
         await self._fit(prepared)
         return prepared
@@ -617,6 +643,9 @@ class RcaAnalyzer:
             {"role": "user", "content": "\n".join(lines)},
         ]
 
+    async def context_length(self) -> int:
+        return await self.model.context_length(self.settings.engine.served_model_name)
+
     async def _fit(self, prepared: Prepared) -> None:
         """Trim evidence until the prompt fits the model's context next to max_tokens."""
         budget = await self.context_length() - prepared.max_tokens - TEMPLATE_RESERVE_TOKENS
@@ -631,7 +660,7 @@ class RcaAnalyzer:
         dropped = 0
         for _ in range(40):
             messages = self._messages(prepared, runbook_chars)
-            used = await self.engine.count_chat_tokens(messages, prepared.model)
+            used = await self.model.count_chat_tokens(messages, prepared.model)
             if used <= budget:
                 prepared.messages = messages
                 break
@@ -672,89 +701,84 @@ class RcaAnalyzer:
     async def _generate(self, prepared: Prepared, *, emit: Emit | None) -> tuple[dict[str, Any], RcaUsage]:
         refs = [i.ref for i in prepared.catalog.items]
         bounds = prepared.bounds
-        usage = RcaUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
-        problem: InvalidAnalysis | None = None
-        finish: str | None = None
-        for attempt in range(1 + self.cfg.retries):
-            schema = output_schema(refs, bounds)
-            constraint = decoding_constraint(schema, self.cfg.json_whitespace if self._grammar_ok else "any")
-            body: dict[str, Any] = {
-                "model": prepared.model,
-                "messages": prepared.messages,
-                "max_tokens": prepared.max_tokens,
-                "temperature": 0,
-                "structured_outputs": constraint,
-            }
-            if self.cfg.frequency_penalty:
-                body["frequency_penalty"] = self.cfg.frequency_penalty
+        usage = Usage()
+        body: dict[str, Any] = {
+            "model": prepared.model,
+            "messages": prepared.messages,
+            "max_tokens": prepared.max_tokens,
+            "temperature": 0,
+        }
+        if self.cfg.frequency_penalty:
+            body["frequency_penalty"] = self.cfg.frequency_penalty
+
+        sent_grammar = False
+
+        def attempt(last: StructuredAttempt | None) -> dict[str, Any]:
+            nonlocal bounds, sent_grammar
+            if last is not None:
+                bounds = bounds.compact()  # tighter bounds after output that was cut off or invalid
+            whitespace = self.cfg.json_whitespace if self._grammar_ok else "any"
+            constraint = decoding_constraint(output_schema(refs, bounds), whitespace)
+            sent_grammar = "grammar" in constraint
+            return {"structured_outputs": constraint}
+
+        def parse(text: str) -> dict[str, Any]:
+            return parse_output(text, refs, bounds)  # against the bounds of the attempt just made
+
+        async def delta(piece: str) -> None:
+            assert emit is not None
+            await emit(RcaStreamEvent(type="analysis_delta", delta=piece))
+
+        async def done() -> None:
+            assert emit is not None
+            await emit(RcaStreamEvent(type="analysis_done"))
+
+        spec = StructuredSpec(
+            what="analysis",
+            code="invalid_analysis",
+            length_hint=" (cut off by max_tokens: raise options.max_tokens)",
+            retries=self.cfg.retries,
+            invalid=(InvalidAnalysis,),
+        )
+        streaming = {"on_delta": delta, "after_attempt": done} if emit is not None else {}
+        while True:
             try:
-                text, finish, u = await (self._stream(body, emit) if emit else self._complete(body))
+                data = await self.model.structured(
+                    body,
+                    constraint=attempt,
+                    parse=parse,
+                    spec=spec,
+                    usage=usage,
+                    **streaming,  # type: ignore[arg-type]
+                )
+                break
+            except InvalidModelOutput as exc:
+                if exc.finish_reason == "length" and prepared.request.options.max_tokens is not None:
+                    need = max_tokens_of(output_schema(refs, prepared.bounds.compact()))
+                    least = (
+                        f"at least {need}"
+                        if need > prepared.max_tokens
+                        else f"more than {prepared.max_tokens}"
+                    )
+                    raise BadRequest(
+                        f"options.max_tokens={prepared.max_tokens} is too small for a valid analysis "
+                        f"(it was cut off); use options.max_tokens {least}",
+                        param="options.max_tokens", code="max_tokens_too_small",
+                    ) from exc  # fmt: skip
+                raise
             except APIError as exc:
-                if exc.status_code != 400 or "grammar" not in constraint:
+                if exc.status_code != 400 or not sent_grammar:
                     raise
                 # An engine whose backend does not take the grammar: the JSON schema from now on.
                 logger.warning("rca: the engine refused the EBNF grammar (%s); using the JSON schema", exc)
                 self._grammar_ok = False
-                body["structured_outputs"] = {"json": schema}
-                text, finish, u = await (self._stream(body, emit) if emit else self._complete(body))
-            usage = RcaUsage(
-                prompt_tokens=usage.prompt_tokens + u.get("prompt_tokens", 0),
-                completion_tokens=usage.completion_tokens + u.get("completion_tokens", 0),
-                total_tokens=usage.total_tokens + u.get("prompt_tokens", 0) + u.get("completion_tokens", 0),
-            )
-            if emit is not None:
-                await emit(RcaStreamEvent(type="analysis_done"))
-            try:
-                return parse_output(text, refs, bounds), usage
-            except InvalidAnalysis as exc:
-                problem = exc
-                logger.warning(
-                    "rca: invalid model output (attempt %d, finish_reason %s): %s", attempt + 1, finish, exc
-                )
-                bounds = bounds.compact()
-        hint = " (cut off by max_tokens: raise options.max_tokens)" if finish == "length" else ""
-        raise APIError(
-            f"the model did not produce a valid analysis: {problem}{hint}",
-            status_code=502,
-            error_type="server_error",
-            code="invalid_analysis",
+                bounds = prepared.bounds
+        total = RcaUsage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
         )
-
-    def _observe(self, model: str, usage: dict[str, Any]) -> dict[str, int]:
-        report_usage(usage)
-        p, c = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        self.metrics.prompt_tokens.labels(model).inc(p)
-        self.metrics.generation_tokens.labels(model).inc(c)
-        return {"prompt_tokens": p, "completion_tokens": c}
-
-    async def _complete(self, body: dict[str, Any]) -> tuple[str, str | None, dict[str, int]]:
-        data = await self.engine.post_json("/v1/chat/completions", body)
-        choice = (data.get("choices") or [{}])[0]
-        text = str((choice.get("message") or {}).get("content") or "")
-        return text, choice.get("finish_reason"), self._observe(body["model"], data.get("usage") or {})
-
-    async def _stream(self, body: dict[str, Any], emit: Emit) -> tuple[str, str | None, dict[str, int]]:
-        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        upstream = await self.engine.open_stream("/v1/chat/completions", body)
-        parts: list[str] = []
-        finish: str | None = None
-        usage: dict[str, Any] = {}
-        try:
-            async for payload in upstream.events():
-                if payload == "[DONE]":
-                    break
-                event = json.loads(payload)
-                if event.get("usage"):
-                    usage = event["usage"]
-                for choice in event.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content") or ""
-                    if piece:
-                        parts.append(piece)
-                        await emit(RcaStreamEvent(type="analysis_delta", delta=piece))
-                    finish = choice.get("finish_reason") or finish
-        finally:
-            await upstream.aclose()
-        return "".join(parts), finish, self._observe(body["model"], usage)
+        return data, total
 
     # -- after generation -------------------------------------------------------------------
 

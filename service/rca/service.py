@@ -20,7 +20,8 @@ import anyio
 from pydantic import ValidationError
 
 from service.errors import APIError
-from service.generation import sse
+from service.knowledge import KnowledgeService
+from service.llm import ChatModel
 from service.observability.metrics import Metrics
 from service.rca.analyzer import RcaAnalyzer, alert_summary, with_fingerprint
 from service.rca.models import (
@@ -34,7 +35,9 @@ from service.rca.models import (
     WebhookResponse,
 )
 from service.rca.store import AnalysisStore
+from service.safety import GuardPipeline
 from service.settings import Settings
+from service.sse import DONE, frame
 
 logger = logging.getLogger("ragserve.rca")
 
@@ -121,8 +124,8 @@ class RcaService:
         task = asyncio.create_task(work())
         try:
             while (event := await events.get()) is not None:
-                yield sse(event.model_dump(mode="json", exclude_none=True))
-            yield b"data: [DONE]\n\n"
+                yield frame(event.model_dump(mode="json", exclude_none=True))
+            yield DONE
         finally:
             if not task.done():  # the client went away: stop the engine request too
                 task.cancel()
@@ -254,21 +257,20 @@ def describe_request(req: RcaRequest) -> dict[str, Any]:
     return {"prompt": text, "max_tokens": req.options.max_tokens}
 
 
-def build_rca_service(state: Any) -> RcaService:
-    """The RCA service over the app's engine, knowledge base, guards and settings (`state`: AppState)."""
-    settings: Settings = state.settings
-    analyzer = RcaAnalyzer(
-        engine=state.engine,
-        knowledge=state.knowledge,
-        settings=settings,
-        metrics=state.metrics,
-        safety=state.generation.safety,
-        context_length=state.generation.context_length,
-    )
+def build_rca_service(
+    *,
+    model: ChatModel,
+    guard: GuardPipeline,
+    knowledge: KnowledgeService,
+    settings: Settings,
+    metrics: Metrics,
+) -> RcaService:
+    """The RCA service over the app's model interface, guards, knowledge base and settings."""
+    analyzer = RcaAnalyzer(model=model, knowledge=knowledge, settings=settings, metrics=metrics, guard=guard)
     cfg = settings.rca
     store = AnalysisStore(
         settings.data_dir / "rca" / "analyses.db",
         max_rows=cfg.retention_max_rows,
         max_age_s=cfg.retention_max_age_days * 86400,
     )
-    return RcaService(analyzer=analyzer, store=store, settings=settings, metrics=state.metrics)
+    return RcaService(analyzer=analyzer, store=store, settings=settings, metrics=metrics)

@@ -69,6 +69,68 @@ def tighten(schema: Any, bounds: Bounds) -> Any:
     return out
 
 
+# Token estimates of the longest JSON a schema admits (decoding budgets). Strings count at two
+# characters a token: fewer than typical text (about four for SmolLM2's tokenizer), since a
+# model under a grammar may write digits or punctuation that tokenize one or two characters each.
+CHARS_PER_TOKEN = 2
+_SCALAR_TOKENS = {"number": 8, "integer": 6, "boolean": 2, "null": 2}
+_OPEN_TOKENS = 24  # a value whose length the schema does not bound (pattern, format, free types)
+MIN_STRING_LENGTH = 8
+
+
+def max_tokens_of(schema: Any) -> int:
+    """An estimate of the tokens of the longest compact JSON value `schema` admits (bounds applied)."""
+    if not isinstance(schema, dict):
+        return _OPEN_TOKENS
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return max(max_tokens_of(s) for s in schema[key])
+    if "const" in schema or "enum" in schema:
+        values = [schema["const"]] if "const" in schema else list(schema["enum"] or [None])
+        return 1 + max(len(json.dumps(v)) for v in values) // CHARS_PER_TOKEN + 1
+    types = schema.get("type")
+    kinds = set(types) if isinstance(types, list) else {types} if isinstance(types, str) else set()
+    if "object" in kinds or "properties" in schema:
+        props = schema.get("properties") or {}
+        return 2 + sum(3 + len(name) // CHARS_PER_TOKEN + max_tokens_of(v) for name, v in props.items())
+    if "array" in kinds:
+        items = int(schema.get("maxItems", 8))
+        return 2 + items * (1 + max_tokens_of(schema.get("items", {})))
+    if "string" in kinds:
+        if "maxLength" in schema:
+            return 2 + -(-int(schema["maxLength"]) // CHARS_PER_TOKEN)
+        return _OPEN_TOKENS
+    return max((_SCALAR_TOKENS.get(str(k), _OPEN_TOKENS) for k in kinds), default=_OPEN_TOKENS)
+
+
+def call_tokens(tool: ToolDef, bounds: Bounds) -> int:
+    """Estimated tokens of the longest call of `tool` under `bounds`."""
+    return max_tokens_of(call_schema(tool, bounds))
+
+
+def fit_bounds(bounds: Bounds, tools: list[ToolDef], max_tokens: int, *, calls: int = 1) -> Bounds:
+    """The loosest bounds (at most `bounds`) whose longest call(s) fit in `max_tokens` by estimate.
+
+    Arrays shrink first while strings are short, then strings halve, down to 8 characters and one
+    item; the result is the tightest then, even if the estimate still says it does not fit.
+    """
+    size, items = bounds.max_string_length, bounds.max_array_items
+    while True:
+        b = Bounds(size, items)
+        need = calls * max(call_tokens(t, b) for t in tools) + (2 if calls > 1 else 0)
+        if need <= max_tokens or (size <= MIN_STRING_LENGTH and items <= 1):
+            return b
+        if items > 1 and (size <= 32 or items > 2):
+            items = max(1, items // 2)
+        else:
+            size = max(MIN_STRING_LENGTH, size // 2)
+
+
+def min_call_tokens(tools: list[ToolDef]) -> int:
+    """Estimated max_tokens for the longest of the tightest calls of `tools` (for error messages)."""
+    return max(call_tokens(t, Bounds(MIN_STRING_LENGTH, 1)) for t in tools)
+
+
 def call_schema(tool: ToolDef, bounds: Bounds) -> dict[str, Any]:
     """One call of `tool`: `{"name": <const>, "arguments": <its parameters>}`."""
     return {

@@ -23,14 +23,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.auth.context import report_usage
-from service.engine.client import EngineClient
-from service.errors import APIError, BadRequest
-from service.generation import RAG_PREFIX, GenerationService, PreparedRequest
+from service.chat.relay import Relay
+from service.chat.route import ChatRoute, PreparedRequest
+from service.errors import APIError, BadRequest, InvalidModelOutput
 from service.knowledge import KnowledgeService
+from service.llm import ChatModel, StructuredAttempt, Usage
+from service.llm.model import StructuredSpec
 from service.observability.metrics import Metrics
 from service.protocol.openai import ChatCompletionRequest
 from service.rag.prompt import GroundedPrompt, PromptTemplates, citations_payload, detect_language
+from service.safety import GuardPipeline
 from service.settings import Settings
 from service.tools import constrained, prompting, streaming
 from service.tools.builtins import ToolContext, ToolError, ToolRegistry, default_registry
@@ -56,23 +58,7 @@ class ToolPlan:
     tools: ToolRequest
     strategy: str
     wants_trace: bool  # server tools were requested: the answer carries `tool_trace`
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, usage: dict[str, Any] | None) -> None:
-        self.prompt_tokens += int((usage or {}).get("prompt_tokens") or 0)
-        self.completion_tokens += int((usage or {}).get("completion_tokens") or 0)
-
-    def payload(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
+    route: ChatRoute
 
 
 @dataclass
@@ -91,15 +77,17 @@ class ToolService:
     def __init__(
         self,
         *,
-        generation: GenerationService,
-        engine: EngineClient,
+        model: ChatModel,
+        guard: GuardPipeline,
+        relay: Relay,
         knowledge: KnowledgeService,
         settings: Settings,
         metrics: Metrics,
         registry: ToolRegistry | None = None,
     ) -> None:
-        self.generation = generation
-        self.engine = engine
+        self.model = model
+        self.guard = guard
+        self.relay = relay
         self.knowledge = knowledge
         self.settings = settings
         self.cfg = settings.tools
@@ -112,14 +100,14 @@ class ToolService:
 
     # -- planning -------------------------------------------------------------------------
 
-    def strategy_for(self, model: str) -> str:
-        if model.startswith(RAG_PREFIX):
-            model = self.settings.engine.served_model_name
-        return self.cfg.model_strategies.get(model, self.cfg.strategy)
+    def strategy_for(self, engine_model: str) -> str:
+        return self.cfg.model_strategies.get(engine_model, self.cfg.strategy)
 
-    async def plan(self, req: ChatCompletionRequest, raw: dict[str, Any]) -> ToolPlan | None:
+    async def plan(
+        self, req: ChatCompletionRequest, raw: dict[str, Any], route: ChatRoute
+    ) -> ToolPlan | None:
         """Validate the request's tools; None when the request does not involve tools at all."""
-        strategy = self.strategy_for(req.model)
+        strategy = self.strategy_for(route.engine_model)
         server_names = raw.get("server_tools")
         involved = (
             raw.get("tools") is not None
@@ -130,7 +118,7 @@ class ToolService:
         if not involved:
             return None
         client_tools = parse_tools(raw["tools"]) if raw.get("tools") is not None else []
-        server_tools = await self._server_tools(server_names, client_tools, req)
+        server_tools = await self._server_tools(server_names, client_tools, route)
         all_tools = client_tools + server_tools
         choice = parse_tool_choice(raw.get("tool_choice"), all_tools, has_tools=bool(all_tools))
         parallel = raw.get("parallel_tool_calls")
@@ -140,30 +128,25 @@ class ToolService:
             tools=ToolRequest(client_tools, server_tools, choice, parallel is not False),
             strategy=strategy,
             wants_trace=bool(server_tools),
+            route=route,
         )
 
-    async def _context(self, req: ChatCompletionRequest) -> ToolContext:
+    async def _context(self, route: ChatRoute) -> ToolContext:
         collections = [c["name"] for c in await self.knowledge.list_collections()]
-        default = self.settings.default_collection
-        if req.model.startswith(RAG_PREFIX) and req.model[len(RAG_PREFIX) :]:
-            default = req.model[len(RAG_PREFIX) :]
-        if req.rag is not None and req.rag.collection:
-            default = req.rag.collection
-        safety = self.generation.safety
+        default = route.collection or self.settings.default_collection
+        guard = self.guard
         return ToolContext(
             self.knowledge, self.cfg, collections, default,
-            screen=lambda hits, collection: safety.filter_context(hits, collection=collection),
+            screen=lambda hits, collection: guard.filter_context(hits, collection=collection),
         )  # fmt: skip
 
-    async def _server_tools(
-        self, names: Any, client_tools: list[ToolDef], req: ChatCompletionRequest
-    ) -> list[ToolDef]:
+    async def _server_tools(self, names: Any, client_tools: list[ToolDef], route: ChatRoute) -> list[ToolDef]:
         if names is None or names == []:
             return []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise BadRequest("server_tools must be an array of tool names", param="server_tools")
         client_names = {t.name for t in client_tools}
-        ctx = await self._context(req)
+        ctx = await self._context(route)
         out: list[ToolDef] = []
         for i, name in enumerate(dict.fromkeys(names)):
             tool = self.registry.get(name)
@@ -202,9 +185,13 @@ class ToolService:
         stream = bool(req.stream)
         if plan.strategy == "native" and not tr.server_tools:
             prepared.body.pop("server_tools", None)
-            return await self.generation.forward_chat(prepared, stream=stream)
+            return await self.relay.answer(prepared, stream=stream)
         messages = list(prepared.body["messages"])  # OpenAI shapes; rendered per step (guided)
-        ctx = await self._context(req) if tr.server_tools else ToolContext(self.knowledge, self.cfg, [], "")
+        ctx = (
+            await self._context(plan.route)
+            if tr.server_tools
+            else ToolContext(self.knowledge, self.cfg, [], "")
+        )
         if prepared.grounded is not None:
             ctx.citations.extend(prepared.grounded.citations)
         state = LoopState(
@@ -329,17 +316,20 @@ class ToolService:
         return body
 
     async def _generate(self, body: dict[str, Any], state: LoopState) -> tuple[dict[str, Any], str | None]:
-        """One non-streamed engine call: (the message, finish_reason); usage is counted."""
-        data = await self.engine.post_json("/v1/chat/completions", body)
-        usage = data.get("usage") or {}
-        state.usage.add(usage)
-        report_usage(usage)  # every step of a tool loop counts against the key's token budget
-        model = str(body.get("model"))
-        self.metrics.prompt_tokens.labels(model).inc(int(usage.get("prompt_tokens") or 0))
-        self.metrics.generation_tokens.labels(model).inc(int(usage.get("completion_tokens") or 0))
-        choice = (data.get("choices") or [{}])[0]
-        message: dict[str, Any] = choice.get("message") or {}
-        return message, choice.get("finish_reason")
+        """One non-streamed step: (the message, finish_reason); its usage counts for the request."""
+        answer = await self.model.complete(body, usage=state.usage)
+        return answer.message, answer.finish_reason
+
+    def _call_budget(self, plan: ToolPlan, req: ChatCompletionRequest) -> tuple[int, bool]:
+        """(max_tokens of a call's decode, whether it is the client's own max_tokens).
+
+        With server tools, the rounds are the gateway's own work: their calls never reach the
+        client, and the client's max_tokens is the final answer's, not theirs.
+        """
+        limit = req.output_limit()
+        if plan.tools.server_tools or limit is None:
+            return self.cfg.call_max_tokens, False
+        return limit, True
 
     async def _step(
         self,
@@ -373,37 +363,59 @@ class ToolService:
             allowed = choice.allowed(tools)
             parallel = parallel and choice.mode == "required"
         history = prompting.flatten_history(state.messages)
-        max_tokens = req.output_limit() or self.cfg.call_max_tokens
+        max_tokens, clients = self._call_budget(plan, req)
+        max_calls = self.cfg.max_parallel_calls
+        # Bounds that let the longest admissible call fit in the tokens available.
         bounds = self.bounds
-        problem: InvalidCall | None = None
-        finish: str | None = None
-        for _attempt in range(1 + self.cfg.guided_retries):
+        if clients:  # the client's max_tokens: bounds from it, so a valid call fits
+            bounds = constrained.fit_bounds(bounds, allowed, max_tokens, calls=max_calls if parallel else 1)
+
+        def attempt(last: StructuredAttempt | None) -> dict[str, Any]:
+            nonlocal bounds, parallel
+            if last is not None:
+                self.metrics.tool_calls.labels("any", "invalid").inc()
+                if last.cut_off:
+                    # Cut off by max_tokens (a small model filling strings and arrays to their
+                    # bounds): retry within the same budget with one call and short strings.
+                    bounds, parallel = bounds.compact(), False
+                    if clients:
+                        bounds = constrained.fit_bounds(bounds, allowed, max_tokens)
             schema = constrained.decoding_schema(
-                allowed, parallel=parallel, max_calls=self.cfg.max_parallel_calls, bounds=bounds
+                allowed, parallel=parallel, max_calls=max_calls, bounds=bounds
             )
             instruction = prompting.PARALLEL_INSTRUCTION if parallel else prompting.CALL_INSTRUCTION
             messages = prompting.with_system(
                 history, prompting.describe_tools(allowed, with_parameters=True) + "\n" + instruction
             )
-            body = self._step_body(prepared, messages, max_tokens)
-            body["structured_outputs"] = {"json": schema}
-            message, finish = await self._generate(body, state)
-            text = str(message.get("content") or "")
-            try:
-                return constrained.decode_calls(text, allowed)
-            except InvalidCall as exc:
-                problem = exc
-                logger.warning("guided tool call rejected (finish_reason %s): %s", finish, exc)
-                self.metrics.tool_calls.labels("any", "invalid").inc()
-                if finish == "length":
-                    # Cut off by max_tokens (a small model filling strings and arrays to their
-                    # bounds): retry within the same budget with one call and short strings.
-                    bounds, parallel = bounds.compact(), False
-        hint = "; the call did not fit in max_tokens: raise max_tokens" if finish == "length" else ""
-        raise APIError(
-            f"the model did not produce a valid tool call: {problem}{hint}",
-            status_code=500, error_type="server_error", code="invalid_tool_call",
-        )  # fmt: skip
+            return {"messages": messages, "structured_outputs": {"json": schema}}
+
+        spec = StructuredSpec(
+            what="tool call",
+            code="invalid_tool_call",
+            length_hint="; the call did not fit in max_tokens: raise max_tokens",
+            retries=self.cfg.guided_retries,
+            invalid=(InvalidCall,),
+        )
+        try:
+            return await self.model.structured(
+                self._step_body(prepared, [], max_tokens),
+                constraint=attempt,
+                parse=lambda text: constrained.decode_calls(text, allowed),
+                spec=spec,
+                usage=state.usage,
+            )
+        except InvalidModelOutput as exc:
+            self.metrics.tool_calls.labels("any", "invalid").inc()
+            if clients and exc.finish_reason == "length":
+                # The client's max_tokens cannot hold a valid call: say so, and what would.
+                need = constrained.min_call_tokens(allowed)
+                least = f"at least {need}" if need > max_tokens else f"more than {max_tokens}"
+                raise BadRequest(
+                    f"max_tokens={max_tokens} is too small for a valid call of "
+                    f"{', '.join(t.name for t in allowed)} (it was cut off); use max_tokens {least}",
+                    param="max_tokens", code="max_tokens_too_small",
+                ) from exc  # fmt: skip
+            raise
 
     async def _native_step(
         self,
@@ -415,7 +427,7 @@ class ToolService:
     ) -> list[DecodedCall]:
         """vLLM's own tool parser (for models where it works); calls are checked like guided ones."""
         tools = plan.tools.all_tools
-        body = self._step_body(prepared, state.messages, req.output_limit() or self.cfg.call_max_tokens)
+        body = self._step_body(prepared, state.messages, self._call_budget(plan, req)[0])
         body["tools"] = [t.openai() for t in tools]
         body["parallel_tool_calls"] = plan.tools.parallel
         body["tool_choice"] = (
@@ -521,7 +533,7 @@ class ToolService:
             client_wants_usage=prepared.client_wants_usage,
             final_fields={"tool_trace": state.trace} if plan.wants_trace else {},
         )
-        return await self.generation.forward_chat(final, stream=stream)
+        return await self.relay.answer(final, stream=stream)
 
     def _results_prompt(self, prepared: PreparedRequest, state: LoopState) -> list[dict[str, Any]]:
         """The grounding prompt (the one tuned for small models), with the tool results as passages."""

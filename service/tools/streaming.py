@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from service.generation import sse
+from service.sse import DONE, frame
 
 ARGUMENT_FRAGMENT_CHARS = 12
 
@@ -55,5 +55,5 @@ def tool_call_chunks(
 
 async def replay(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
     for c in chunks:
-        yield sse(c)
-    yield sse("[DONE]")
+        yield frame(c)
+    yield DONE

@@ -93,7 +93,7 @@ async def test_structured_retries_with_the_callers_tighter_constraint() -> None:
 
     def constraint(last: StructuredAttempt | None) -> dict[str, Any]:
         seen.append(last)
-        return {"json": {"maxLength": 100 if last is None else 10}}
+        return {"structured_outputs": {"json": {"maxLength": 100 if last is None else 10}}}
 
     usage = Usage()
     spec = StructuredSpec(what="thing", code="invalid_thing", retries=1)
@@ -109,13 +109,20 @@ async def test_structured_gives_up_with_a_502_that_says_what_and_why() -> None:
     model.script("a b c d", "not json")
     spec = StructuredSpec(what="thing", code="invalid_thing", length_hint=" (cut off)", retries=1)
     with pytest.raises(InvalidModelOutput) as info:
-        await model.structured(body(), constraint=lambda _: {"json": {}}, parse=_parse, spec=spec)
+        await model.structured(
+            body(), constraint=lambda _: {"structured_outputs": {"json": {}}}, parse=_parse, spec=spec
+        )
     err = info.value
     assert err.status_code == 502 and err.code == "invalid_thing" and err.finish_reason == "stop"
     assert "valid thing" in err.message and "(cut off)" not in err.message
     model.script("a b c d", "a b c d")
     with pytest.raises(InvalidModelOutput) as info:
-        await model.structured(body(max_tokens=2), constraint=lambda _: {"json": {}}, parse=_parse, spec=spec)
+        await model.structured(
+            body(max_tokens=2),
+            constraint=lambda _: {"structured_outputs": {"json": {}}},
+            parse=_parse,
+            spec=spec,
+        )
     assert info.value.finish_reason == "length" and info.value.message.endswith("(cut off)")
 
 
@@ -134,7 +141,7 @@ async def test_structured_streams_each_attempt() -> None:
     spec = StructuredSpec(what="thing", code="invalid_thing")
     out = await model.structured(
         body(),
-        constraint=lambda _: {"json": {}},
+        constraint=lambda _: {"structured_outputs": {"json": {}}},
         parse=_parse,
         spec=spec,
         on_delta=on_delta,

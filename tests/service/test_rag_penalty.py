@@ -65,7 +65,7 @@ def test_zero_turns_the_default_off(gateway: Gateway, monkeypatch: pytest.Monkey
 
 
 def test_tool_requests_are_structured_output() -> None:
-    from service.generation import _free_text_without_penalty
+    from service.chat.grounding import free_text_without_penalty as _free_text_without_penalty
 
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     assert not _free_text_without_penalty({"messages": QUESTION, "tools": [tool]})

@@ -268,7 +268,7 @@ def test_invalid_constrained_output_is_retried_then_refused(gw: ToolGateway) -> 
     data = chat(gw, tools=[WEATHER], tool_choice="required").json()
     assert data["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
     gw.fake.script(call_json("get_weather", unit="c"), "not json")  # missing `city`, then garbage
-    err = error_of(chat(gw, tools=[WEATHER], tool_choice="required"), 500)
+    err = error_of(chat(gw, tools=[WEATHER], tool_choice="required"), 502)  # as RCA's: a bad gateway
     assert err["code"] == "invalid_tool_call" and "valid tool call" in err["message"]
 
 

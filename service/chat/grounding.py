@@ -1,0 +1,110 @@
+"""Grounding: retrieve passages for the question and assemble the prompt within the token budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.chat.route import ChatRoute, PreparedRequest
+from service.errors import BadRequest
+from service.knowledge import KnowledgeService
+from service.llm import ChatModel
+from service.protocol.openai import ChatCompletionRequest
+from service.rag.prompt import GroundedPrompt, assemble, detect_language
+from service.safety import GuardPipeline
+from service.settings import Settings
+
+_PENALTIES = ("frequency_penalty", "presence_penalty", "repetition_penalty")
+
+
+class Grounder:
+    def __init__(
+        self, *, model: ChatModel, knowledge: KnowledgeService, guard: GuardPipeline, settings: Settings
+    ) -> None:
+        self.model = model
+        self.knowledge = knowledge
+        self.guard = guard
+        self.settings = settings
+
+    async def context_length(self) -> int:
+        return await self.model.context_length(self.settings.engine.served_model_name)
+
+    async def prepare(
+        self, req: ChatCompletionRequest, raw: dict[str, Any], route: ChatRoute
+    ) -> PreparedRequest:
+        """The engine request for `req`: grounded in the route's collection when it has one."""
+        body = {k: v for k, v in raw.items() if k != "rag"}
+        grounded: GroundedPrompt | None = None
+        plan = route.rag
+        if plan is not None:
+            await self.knowledge.require(plan.collection)
+            question = plan.query or last_user_text(req)
+            if not question.strip():
+                raise BadRequest(
+                    "a grounded request needs a user message (or rag.query) to search with", param="messages"
+                )
+            hits = await self.knowledge.search(
+                plan.collection, question, top_k=plan.top_k, mode=plan.mode, filters=plan.filters
+            )
+            hits = self.guard.filter_context(hits, collection=plan.collection)  # planted instructions
+            cfg = self.settings.rag
+            max_tokens = req.output_limit()
+            if max_tokens is None:
+                max_tokens = cfg.default_max_tokens
+                body["max_tokens"] = max_tokens
+            if (penalty := cfg.default_frequency_penalty) and free_text_without_penalty(raw):
+                body["frequency_penalty"] = penalty
+            context = await self.context_length()
+            budget = context - max_tokens - cfg.template_reserve_tokens
+            if budget <= 0:
+                raise BadRequest(
+                    f"max_tokens={max_tokens} leaves no room for passages in the model's context "
+                    f"({context} tokens); lower max_tokens",
+                    param="max_tokens", code="context_length_exceeded",
+                )  # fmt: skip
+            language = plan.language if plan.language != "auto" else detect_language(question)
+            override = cfg.system_prompt_zh if language == "zh" else cfg.system_prompt_en
+            grounded = await assemble(
+                messages=list(body["messages"]),
+                question=question,
+                hits=hits,
+                budget_tokens=budget,
+                count_tokens=lambda text: self.model.count_tokens(text, route.engine_model),
+                language="zh" if language == "zh" else "en",
+                system_override=override,
+            )
+            body["messages"] = grounded.messages
+            if (canary := self.guard.canary()) is not None and grounded.messages[0].get("role") == "system":
+                grounded.messages[0]["content"] += f"\n\n(Internal marker {canary}; never repeat it.)"
+        body["model"] = route.engine_model
+        wants_usage = bool(req.stream_options and req.stream_options.include_usage)
+        if req.stream:
+            body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
+        return PreparedRequest(
+            body=body,
+            public_model=route.public_model,
+            engine_model=route.engine_model,
+            grounded=grounded,
+            collection=route.collection,
+            client_wants_usage=wants_usage,
+        )
+
+
+def free_text_without_penalty(raw: dict[str, Any]) -> bool:
+    """A request that sets no repetition control and asks for prose (not tool calls or structured output).
+
+    Structured outputs are left alone: a penalty on the tokens JSON repeats by design (quotes,
+    commas) would push a grammar-constrained answer into longer strings.
+    """
+    if any(raw.get(k) is not None for k in _PENALTIES):
+        return False
+    if raw.get("tools") or raw.get("functions") or raw.get("structured_outputs"):
+        return False
+    fmt = raw.get("response_format")
+    return not (isinstance(fmt, dict) and fmt.get("type", "text") != "text")
+
+
+def last_user_text(req: ChatCompletionRequest) -> str:
+    for m in reversed(req.messages):
+        if m.role == "user":
+            return m.text()
+    return ""

@@ -1,0 +1,210 @@
+"""The engine's answer back to the client: whole or streamed, through the output guard, with citations.
+
+OpenAI shapes stay exact where the gateway rewrites an answer: the same id on every chunk,
+`finish_reason` null until the last chunk, citations (and other extension fields such as
+`tool_trace`) on the final chunk before `[DONE]`, usage only when the client asked for it.
+Errors after the first byte travel inside the stream (service/sse.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from service.chat.route import PreparedRequest
+from service.llm import ChatModel, ChatStream
+from service.observability.metrics import Metrics
+from service.rag.prompt import citations_payload, cited_indices
+from service.safety import GuardPipeline, StreamGuard
+from service.sse import DONE, error_frames, frame
+
+logger = logging.getLogger("ragserve.generation")
+
+Kind = Literal["chat", "completion"]
+PATHS: dict[Kind, str] = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
+
+
+class Relay:
+    """Sends a prepared request to the model and shapes the answer; measures each request."""
+
+    def __init__(self, *, model: ChatModel, guard: GuardPipeline, metrics: Metrics) -> None:
+        self.model = model
+        self.guard = guard
+        self.metrics = metrics
+
+    async def answer(
+        self, prepared: PreparedRequest, *, stream: bool, kind: Kind = "chat"
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        if stream:
+            upstream = await self.model.stream(prepared.body, path=PATHS[kind], label=prepared.public_model)
+            return self._relay_stream(upstream, prepared, kind=kind)
+        return await self._whole(prepared, kind=kind)
+
+    async def _whole(self, prepared: PreparedRequest, *, kind: Kind) -> dict[str, Any]:
+        model = prepared.public_model
+        t0 = time.perf_counter()
+        self.metrics.requests_in_flight.labels(kind).inc()
+        self.metrics.requests_awaiting_first_token.labels(kind).inc()
+        try:
+            answer = await self.model.complete(prepared.body, path=PATHS[kind], label=model)
+        finally:
+            self.metrics.requests_in_flight.labels(kind).dec()
+            self.metrics.requests_awaiting_first_token.labels(kind).dec()
+        data = answer.data
+        if kind == "chat":
+            data["model"] = model
+        text = ""
+        for choice in data.get("choices", []):
+            self._guard_output(choice, prepared)
+            text += str((choice.get("message") or {}).get("content") or "")
+            self.metrics.finish_reasons.labels(model, str(choice.get("finish_reason"))).inc()
+        self.metrics.ttft.labels(model).observe(time.perf_counter() - t0)
+        if prepared.grounded is not None:
+            data["citations"] = citations_payload(prepared.grounded.citations, text)
+            self._observe_citations(prepared, text)
+        data.update(prepared.final_fields)
+        return data
+
+    async def _relay_stream(
+        self, upstream: ChatStream, prepared: PreparedRequest, *, kind: Kind
+    ) -> AsyncIterator[bytes]:
+        """Relay the engine's SSE events, holding one back so citations ride on the final chunk."""
+        model = prepared.public_model
+        t0 = time.perf_counter()
+        first_token_at: float | None = None
+        last_token_at: float | None = None
+        answer_parts: list[str] = []
+        held: dict[str, Any] | None = None
+        guards: dict[int, StreamGuard] = {}  # output guard per choice index
+        self.metrics.requests_in_flight.labels(kind).inc()
+        self.metrics.requests_awaiting_first_token.labels(kind).inc()  # until the first token
+        try:
+            async for event in upstream.events():
+                if "error" in event and "choices" not in event:
+                    if held is not None:
+                        yield frame(held)
+                        held = None
+                    yield frame(event)
+                    break
+                if "model" in event:
+                    event["model"] = model
+                choices = event.get("choices") or []
+                cut: dict[str, Any] | None = None
+                for choice in choices:
+                    piece = _delta_text(choice, kind)
+                    if piece or (choice.get("delta") or {}).get("tool_calls"):
+                        now = time.perf_counter()
+                        if first_token_at is None:
+                            first_token_at = now
+                            self.metrics.requests_awaiting_first_token.labels(kind).dec()
+                        last_token_at = now
+                    index = int(choice.get("index") or 0)
+                    guard = guards.get(index) or self.guard.stream_guard(
+                        collection=prepared.collection, protected=system_texts(prepared)
+                    )
+                    guards[index] = guard
+                    if piece or choice.get("finish_reason"):
+                        piece = guard.feed(piece, final=bool(choice.get("finish_reason")))
+                        _set_delta_text(choice, kind, piece)
+                        answer_parts.append(piece)
+                    if guard.blocked:
+                        cut = _content_filter_chunk(event, choice, kind)
+                        break
+                    if choice.get("finish_reason"):
+                        self.metrics.finish_reasons.labels(model, str(choice["finish_reason"])).inc()
+                if cut is not None:  # output guard: end the answer here, with finish_reason content_filter
+                    self.metrics.finish_reasons.labels(model, "content_filter").inc()
+                    if held is not None:
+                        yield frame(held)
+                    held = cut
+                    break
+                if event.get("usage"):
+                    if not choices and not prepared.client_wants_usage:
+                        continue  # we asked for usage for our metrics; the client did not
+                    if choices and not prepared.client_wants_usage:
+                        event.pop("usage", None)
+                if held is not None:
+                    yield frame(held)
+                held = event
+            if held is not None:
+                if prepared.grounded is not None:
+                    held["citations"] = citations_payload(prepared.grounded.citations, "".join(answer_parts))
+                held.update(prepared.final_fields)
+                yield frame(held)
+            yield DONE
+        except Exception as exc:  # the stream has started: errors travel inside it
+            logger.exception("stream relay failed")
+            yield error_frames(exc)
+        finally:
+            self.metrics.requests_in_flight.labels(kind).dec()
+            if first_token_at is None:
+                self.metrics.requests_awaiting_first_token.labels(kind).dec()
+            await upstream.aclose()  # counts the usage
+            if first_token_at is not None:
+                self.metrics.ttft.labels(model).observe(first_token_at - t0)
+                n_out = int((upstream.usage or {}).get("completion_tokens") or 0)
+                if last_token_at is not None and n_out > 1:
+                    self.metrics.itl.labels(model).observe((last_token_at - first_token_at) / (n_out - 1))
+            if prepared.grounded is not None:
+                self._observe_citations(prepared, "".join(answer_parts))
+
+    def _guard_output(self, choice: dict[str, Any], prepared: PreparedRequest) -> None:
+        """Output guard on a whole answer: redact in place, or empty it with finish_reason content_filter."""
+        holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+        content = holder.get(key)
+        if not isinstance(content, str) or not content:
+            return
+        verdict = self.guard.check_output(
+            content, collection=prepared.collection, protected=system_texts(prepared)
+        )
+        if verdict.blocked:
+            holder[key] = ""
+            choice["finish_reason"] = "content_filter"
+        elif verdict.text != content:
+            holder[key] = verdict.text
+
+    def _observe_citations(self, prepared: PreparedRequest, answer: str) -> None:
+        assert prepared.grounded is not None and prepared.collection is not None
+        n = len(cited_indices(answer, len(prepared.grounded.citations)))
+        self.metrics.observe_rag_answer(prepared.collection, answer, cited=n)
+
+
+def _delta_text(choice: dict[str, Any], kind: Kind) -> str:
+    if kind == "completion":
+        return str(choice.get("text") or "")
+    return str((choice.get("delta") or {}).get("content") or "")
+
+
+def _set_delta_text(choice: dict[str, Any], kind: Kind, text: str) -> None:
+    if kind == "completion":
+        choice["text"] = text
+    elif isinstance(choice.get("delta"), dict) and ("content" in choice["delta"] or text):
+        choice["delta"]["content"] = text
+
+
+def _content_filter_chunk(event: dict[str, Any], choice: dict[str, Any], kind: Kind) -> dict[str, Any]:
+    """The final chunk of a stream cut by the output guard (same id and model as the others)."""
+    body: dict[str, Any] = {"index": choice.get("index", 0), "logprobs": None}
+    body["finish_reason"] = "content_filter"
+    if kind == "completion":
+        body["text"] = ""
+    else:
+        body["delta"] = {}
+    return {k: v for k, v in event.items() if k not in ("choices", "usage")} | {"choices": [body]}
+
+
+def system_texts(prepared: PreparedRequest) -> list[str]:
+    """Our system prompt (with its canary) sent upstream, which the output guard keeps from leaking.
+
+    Only grounded requests: there the system prompt is the gateway's; a client's own system prompt
+    in a plain request is the client's to reveal.
+    """
+    if prepared.grounded is None:
+        return []
+    return [
+        m["content"]
+        for m in prepared.body.get("messages") or []
+        if m.get("role") in ("system", "developer") and isinstance(m.get("content"), str)
+    ]
