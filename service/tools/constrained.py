@@ -33,10 +33,15 @@ class Bounds:
 
     max_string_length: int = 128
     max_array_items: int = 8
+    # Decode the required properties only (a call without the optional ones is just as valid): the
+    # last resort of a budget too small for anything else.
+    required_only: bool = False
 
     def compact(self) -> Bounds:
         """Tighter bounds for a retry after a call was cut off by max_tokens."""
-        return Bounds(max(8, self.max_string_length // 8), max(1, min(2, self.max_array_items)))
+        return Bounds(
+            max(8, self.max_string_length // 8), max(1, min(2, self.max_array_items)), self.required_only
+        )
 
 
 def tighten(schema: Any, bounds: Bounds) -> Any:
@@ -66,13 +71,22 @@ def tighten(schema: Any, bounds: Bounds) -> Any:
         out["maxItems"] = max(int(out.get("minItems", 0)), bounds.max_array_items)
     if "object" in type_set and "additionalProperties" not in out and "properties" in out:
         out["additionalProperties"] = False
+    if (
+        bounds.required_only
+        and isinstance(out.get("properties"), dict)
+        and out.get("additionalProperties") is False
+    ):
+        keep = set(out.get("required") or [])
+        out["properties"] = {k: v for k, v in out["properties"].items() if k in keep}
     return out
 
 
-# Token estimates of the longest JSON a schema admits (decoding budgets). Strings count at two
-# characters a token: fewer than typical text (about four for SmolLM2's tokenizer), since a
-# model under a grammar may write digits or punctuation that tokenize one or two characters each.
+# Token estimates of the longest JSON a schema admits (decoding budgets). Free strings count at two
+# characters a token: fewer than typical text (about four for SmolLM2's tokenizer), since a model
+# under a grammar may write digits or punctuation that tokenize one or two characters each. Names
+# and enum values are the schema's own words and count at four.
 CHARS_PER_TOKEN = 2
+WORD_CHARS_PER_TOKEN = 4
 _SCALAR_TOKENS = {"number": 8, "integer": 6, "boolean": 2, "null": 2}
 _OPEN_TOKENS = 24  # a value whose length the schema does not bound (pattern, format, free types)
 MIN_STRING_LENGTH = 8
@@ -87,12 +101,12 @@ def max_tokens_of(schema: Any) -> int:
             return max(max_tokens_of(s) for s in schema[key])
     if "const" in schema or "enum" in schema:
         values = [schema["const"]] if "const" in schema else list(schema["enum"] or [None])
-        return 1 + max(len(json.dumps(v)) for v in values) // CHARS_PER_TOKEN + 1
+        return 1 + max(len(json.dumps(v)) for v in values) // WORD_CHARS_PER_TOKEN + 1
     types = schema.get("type")
     kinds = set(types) if isinstance(types, list) else {types} if isinstance(types, str) else set()
     if "object" in kinds or "properties" in schema:
         props = schema.get("properties") or {}
-        return 2 + sum(3 + len(name) // CHARS_PER_TOKEN + max_tokens_of(v) for name, v in props.items())
+        return 2 + sum(3 + len(name) // WORD_CHARS_PER_TOKEN + max_tokens_of(v) for name, v in props.items())
     if "array" in kinds:
         items = int(schema.get("maxItems", 8))
         return 2 + items * (1 + max_tokens_of(schema.get("items", {})))
@@ -112,15 +126,18 @@ def fit_bounds(bounds: Bounds, tools: list[ToolDef], max_tokens: int, *, calls: 
     """The loosest bounds (at most `bounds`) whose longest call(s) fit in `max_tokens` by estimate.
 
     Arrays shrink first while strings are short, then strings halve, down to 8 characters and one
-    item; the result is the tightest then, even if the estimate still says it does not fit.
+    item, then only required properties are decoded; the result is the tightest then, even if the
+    estimate still says it does not fit.
     """
-    size, items = bounds.max_string_length, bounds.max_array_items
+    size, items, required_only = bounds.max_string_length, bounds.max_array_items, bounds.required_only
     while True:
-        b = Bounds(size, items)
+        b = Bounds(size, items, required_only)
         need = calls * max(call_tokens(t, b) for t in tools) + (2 if calls > 1 else 0)
-        if need <= max_tokens or (size <= MIN_STRING_LENGTH and items <= 1):
+        if need <= max_tokens or required_only:
             return b
-        if items > 1 and (size <= 32 or items > 2):
+        if size <= MIN_STRING_LENGTH and items <= 1:
+            required_only = True
+        elif items > 1 and (size <= 32 or items > 2):
             items = max(1, items // 2)
         else:
             size = max(MIN_STRING_LENGTH, size // 2)
@@ -128,7 +145,7 @@ def fit_bounds(bounds: Bounds, tools: list[ToolDef], max_tokens: int, *, calls: 
 
 def min_call_tokens(tools: list[ToolDef]) -> int:
     """Estimated max_tokens for the longest of the tightest calls of `tools` (for error messages)."""
-    return max(call_tokens(t, Bounds(MIN_STRING_LENGTH, 1)) for t in tools)
+    return max(call_tokens(t, Bounds(MIN_STRING_LENGTH, 1, required_only=True)) for t in tools)
 
 
 def call_schema(tool: ToolDef, bounds: Bounds) -> dict[str, Any]:

@@ -367,8 +367,12 @@ class ToolService:
         max_calls = self.cfg.max_parallel_calls
         # Bounds that let the longest admissible call fit in the tokens available.
         bounds = self.bounds
-        if clients:  # the client's max_tokens: bounds from it, so a valid call fits
-            bounds = constrained.fit_bounds(bounds, allowed, max_tokens, calls=max_calls if parallel else 1)
+        if clients:  # the client's max_tokens: bounds from it, so a valid call (or calls) fits
+            bounds = constrained.fit_bounds(bounds, allowed, max_tokens)
+            if parallel:
+                per_call = max(constrained.call_tokens(t, bounds) for t in allowed)
+                max_calls = max(1, min(max_calls, (max_tokens - 2) // per_call))
+                parallel = max_calls > 1
 
         def attempt(last: StructuredAttempt | None) -> dict[str, Any]:
             nonlocal bounds, parallel

@@ -36,6 +36,9 @@ class FakeVLLM:
         self.cancelled_requests = 0  # non-streamed requests whose client left during response_delay_s
         # structured_outputs kinds this engine refuses with a 400 (as a backend without grammars would)
         self.refused_structured_outputs: set[str] = set()
+        # Cut chat replies at max_tokens words with finish_reason "length", as an engine does (opt-in:
+        # most scripts are written without a token budget in mind).
+        self.cut_at_max_tokens = False
         # LoRA as vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING: name -> adapter path.
         self.lora_updates = True  # False: the load/unload routes do not exist (404 Not Found)
         self.adapters: dict[str, str] = {}
@@ -189,6 +192,11 @@ class FakeVLLM:
             rid = f"chatcmpl-{uuid.uuid4().hex}"
             created = int(time.time())
             words = reply.split(" ")
+            finish = "stop"
+            limit = body.get("max_completion_tokens") or body.get("max_tokens")
+            if fake.cut_at_max_tokens and limit is not None and len(words) > int(limit):
+                words, finish = words[: int(limit)], "length"
+                reply = " ".join(words)
             usage = {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": len(words),
@@ -205,7 +213,7 @@ class FakeVLLM:
                             {
                                 "index": 0,
                                 "message": {"role": "assistant", "content": reply},
-                                "finish_reason": "stop",
+                                "finish_reason": finish,
                                 "logprobs": None,
                             }
                         ],
@@ -229,7 +237,7 @@ class FakeVLLM:
                 for i, w in enumerate(words):
                     await asyncio.sleep(fake.token_delay_s)
                     yield chunk({"content": w if i == 0 else " " + w}, None)
-                yield chunk({}, "stop")
+                yield chunk({}, finish)
                 if (body.get("stream_options") or {}).get("include_usage"):
                     u = {
                         "id": rid,
