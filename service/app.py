@@ -21,6 +21,7 @@ from ingest.knowledge_base import KnowledgeBase
 from service import __version__
 from service.api import collections, embeddings, generation, health, lora, models, moderations, retrieve
 from service.api import rca as rca_api
+from service.api.docs import install_openapi
 from service.auth import AccessControl
 from service.auth.middleware import AuthMiddleware
 from service.chat.grounding import Grounder
@@ -208,6 +209,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(build_ui_router(ui_dir))  # the web UI at /ui/ (docs/ui.md)
     log_ui_state(ui_dir)
     _install_error_handlers(app)
+    install_openapi(app)  # request bodies the routers parse themselves, in /openapi.json
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.server.max_request_bytes,

@@ -11,10 +11,19 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from service.api.deps import StateDep, parse_body
+from service.api.docs import documented
 from service.auth import PermissionDenied, Principal, audit
 from service.auth.deps import PrincipalDep
 from service.errors import BadRequest, NotFound
 from service.protocol.openai import CollectionCreate
+from service.protocol.responses import (
+    CollectionInfo,
+    CollectionList,
+    Deleted,
+    DocumentList,
+    Job,
+    UploadAccepted,
+)
 
 router = APIRouter(tags=["knowledge base"])
 
@@ -43,12 +52,28 @@ def _may_manage(principal: Principal, collection: str, what: str, action: str) -
         raise
 
 
-@router.get("/v1/collections", summary="List collections")
+@router.get("/v1/collections", summary="List collections", **documented(CollectionList, 401, 429))
 async def list_collections(state: StateDep) -> dict[str, Any]:
     return {"object": "list", "data": await state.knowledge.list_collections()}
 
 
-@router.post("/v1/collections", status_code=201, summary="Create an empty collection")
+@router.post(
+    "/v1/collections",
+    status_code=201,
+    summary="Create an empty collection",
+    **documented(
+        CollectionInfo,
+        400,
+        401,
+        403,
+        409,
+        413,
+        429,
+        body=CollectionCreate,
+        ok_status=201,
+        ok_description="Created",
+    ),
+)
 async def create_collection(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     req, _ = await parse_body(request, CollectionCreate)
     _may_manage(principal, req.name, "create collections", "collection.create")
@@ -57,7 +82,11 @@ async def create_collection(request: Request, state: StateDep, principal: Princi
     return info
 
 
-@router.delete("/v1/collections/{name}", summary="Delete a collection and its index")
+@router.delete(
+    "/v1/collections/{name}",
+    summary="Delete a collection and its index",
+    **documented(Deleted, 401, 403, 404, 429),
+)
 async def delete_collection(name: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     _may_manage(principal, name, "delete collections", "collection.delete")
     await state.knowledge.require(name)
@@ -66,14 +95,22 @@ async def delete_collection(name: str, state: StateDep, principal: PrincipalDep)
     return {"id": name, "object": "collection", "deleted": True}
 
 
-@router.get("/v1/collections/{name}/documents", summary="List a collection's documents")
+@router.get(
+    "/v1/collections/{name}/documents",
+    summary="List a collection's documents",
+    **documented(DocumentList, 401, 404, 429),
+)
 async def list_documents(name: str, state: StateDep) -> dict[str, Any]:
     await state.knowledge.require(name)
     docs = await state.knowledge.list_documents(name)
     return {"object": "list", "data": [d.to_dict() for d in docs]}
 
 
-@router.delete("/v1/collections/{name}/documents/{document_id:path}", summary="Delete one document")
+@router.delete(
+    "/v1/collections/{name}/documents/{document_id:path}",
+    summary="Delete one document",
+    **documented(Deleted, 401, 403, 404, 429),
+)
 async def delete_document(
     name: str, document_id: str, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
@@ -84,7 +121,12 @@ async def delete_document(
     return {"id": document_id, "object": "document", "deleted": True}
 
 
-@router.post("/v1/collections/{name}/documents", status_code=202, summary="Upload files for ingestion")
+@router.post(
+    "/v1/collections/{name}/documents",
+    status_code=202,
+    summary="Upload files for ingestion (multipart field `file`, one or more files)",
+    **documented(UploadAccepted, 400, 401, 403, 413, 429, ok_status=202, ok_description="Accepted: a job"),
+)
 async def upload_documents(name: str, request: Request, state: StateDep, principal: PrincipalDep) -> Response:
     _may_manage(principal, name, "upload documents", "documents.upload")
     if not (request.headers.get("content-type") or "").startswith("multipart/form-data"):
@@ -122,7 +164,7 @@ async def upload_documents(name: str, request: Request, state: StateDep, princip
     )
 
 
-@router.get("/v1/jobs/{job_id}", summary="Status of an ingestion job")
+@router.get("/v1/jobs/{job_id}", summary="Status of an ingestion job", **documented(Job, 401, 404, 429))
 async def get_job(job_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     job = state.knowledge.jobs.get(job_id)
     if job is None or not principal.can_read(str(job.get("collection"))):

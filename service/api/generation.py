@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from service.api.deps import StateDep, parse_body
+from service.api.docs import GENERATION, documented
 from service.protocol.openai import ChatCompletionRequest, CompletionRequest
+from service.protocol.responses import ChatCompletion, TextCompletion
 
 router = APIRouter(tags=["generation"])
 
@@ -52,7 +54,15 @@ async def _tracked(stream: AsyncIterator[bytes], state: StateDep) -> AsyncIterat
             await close()  # runs the relay's own cleanup now: the upstream request is closed
 
 
-@router.post("/v1/chat/completions", summary="Chat completion, optionally grounded (rag/<collection>)")
+@router.post(
+    "/v1/chat/completions",
+    summary="Chat completion, optionally grounded (rag/<collection>)",
+    **documented(
+        ChatCompletion, *GENERATION, body=ChatCompletionRequest, stream=True,
+        ok_description="The answer; with `stream: true`, `chat.completion.chunk` events then `data: [DONE]` "
+        "(an error after the first event: `data: {\"error\": ...}` then `data: [DONE]`)",
+    ),
+)  # fmt: skip
 async def chat_completions(request: Request, state: StateDep) -> Response:
     req, raw = await parse_body(request, ChatCompletionRequest)
     # Tokens/min, a slot in the admission queue and the per-request deadline (service/auth).
@@ -62,7 +72,11 @@ async def chat_completions(request: Request, state: StateDep) -> Response:
     )
 
 
-@router.post("/v1/completions", summary="Text completion")
+@router.post(
+    "/v1/completions",
+    summary="Text completion",
+    **documented(TextCompletion, *GENERATION, body=CompletionRequest, stream=True),
+)
 async def completions(request: Request, state: StateDep) -> Response:
     req, raw = await parse_body(request, CompletionRequest)
     return _respond(

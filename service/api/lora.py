@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from service.api.deps import StateDep, parse_body
+from service.api.docs import documented
 from service.auth import PermissionDenied, Principal, audit
 from service.auth.deps import PrincipalDep
 from service.engine.lora import LoraAdapters
 from service.errors import APIError, BadRequest
 from service.protocol.lora import LoadLoraAdapterRequest, UnloadLoraAdapterRequest
+from service.protocol.responses import LoraResult
 from service.state import AppState
 
 router = APIRouter(tags=["models"])
@@ -31,7 +33,11 @@ def _require_admin(principal: Principal, action: str, what: str, name: str) -> N
         raise
 
 
-@router.post("/v1/load_lora_adapter", summary="Load a LoRA adapter into the engine (admin)")
+@router.post(
+    "/v1/load_lora_adapter",
+    summary="Load a LoRA adapter into the engine (admin)",
+    **documented(LoraResult, 400, 401, 403, 404, 409, 429, 502, 503, body=LoadLoraAdapterRequest),
+)
 async def load_lora_adapter(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     req, _ = await parse_body(request, LoadLoraAdapterRequest)
     _require_admin(principal, "lora.load", "load LoRA adapters", req.lora_name)
@@ -45,7 +51,11 @@ async def load_lora_adapter(request: Request, state: StateDep, principal: Princi
     return result
 
 
-@router.post("/v1/unload_lora_adapter", summary="Unload a LoRA adapter from the engine (admin)")
+@router.post(
+    "/v1/unload_lora_adapter",
+    summary="Unload a LoRA adapter from the engine (admin)",
+    **documented(LoraResult, 400, 401, 403, 404, 429, 502, 503, body=UnloadLoraAdapterRequest),
+)
 async def unload_lora_adapter(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     req, _ = await parse_body(request, UnloadLoraAdapterRequest)
     _require_admin(principal, "lora.unload", "unload LoRA adapters", req.lora_name)

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.api.deps import StateDep
+from service.api.docs import documented
 from service.auth.deps import PrincipalDep
 from service.errors import APIError
+from service.protocol.responses import ModelList
 
 router = APIRouter(tags=["models"])
 
@@ -18,7 +20,7 @@ def _card(model_id: str, owned_by: str, **extra: Any) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": int(time.time()), "owned_by": owned_by, **extra}
 
 
-@router.get("/v1/models", summary="List models")
+@router.get("/v1/models", summary="List models", **documented(ModelList, 401, 429))
 async def list_models(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     base = state.settings.engine.served_model_name
     # vLLM's `root` is a filesystem path (model or adapter directory): shown to admin keys only.

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import StateDep, parse_body
+from service.api.docs import documented
 from service.errors import BadRequest
+from service.protocol.responses import ModerationResponse
 from service.safety.protocol import ModerationRequest
 
 router = APIRouter(tags=["safety"])
@@ -17,7 +19,11 @@ router = APIRouter(tags=["safety"])
 MAX_INPUTS = 64
 
 
-@router.post("/v1/moderations", summary="Classify text: prompt_injection, jailbreak, pii, secrets, toxicity")
+@router.post(
+    "/v1/moderations",
+    summary="Classify text: prompt_injection, jailbreak, pii, secrets, toxicity",
+    **documented(ModerationResponse, 400, 401, 413, 429, body=ModerationRequest),
+)
 async def moderations(request: Request, state: StateDep) -> dict[str, Any]:
     req, _ = await parse_body(request, ModerationRequest)
     texts = [req.input] if isinstance(req.input, str) else req.input

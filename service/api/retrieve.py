@@ -7,12 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from service.api.deps import StateDep, parse_body
+from service.api.docs import documented
 from service.protocol.openai import RetrieveRequest
+from service.protocol.responses import RetrieveResponse
 
 router = APIRouter(tags=["retrieval"])
 
 
-@router.post("/v1/retrieve", summary="Search a collection (hybrid, dense or BM25)")
+@router.post(
+    "/v1/retrieve",
+    summary="Search a collection (hybrid, dense or BM25)",
+    **documented(RetrieveResponse, 400, 401, 404, 413, 429, body=RetrieveRequest),
+)
 async def retrieve(request: Request, state: StateDep) -> dict[str, Any]:
     req, _ = await parse_body(request, RetrieveRequest)
     collection = req.collection or state.settings.default_collection
