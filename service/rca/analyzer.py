@@ -10,18 +10,13 @@ from retrieval, never from the model, and only passages that pass the relevance 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlparse
-
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from ingest.types import SearchHit
 from service.errors import APIError, BadRequest, InvalidModelOutput
@@ -30,15 +25,23 @@ from service.llm import ChatModel, StructuredAttempt, Usage
 from service.llm.model import StructuredSpec
 from service.observability.metrics import Metrics
 from service.rag.prompt import Citation
+from service.rca.evidence import (
+    ANNOTATION_MAX_CHARS,
+    Catalog,
+    EvidenceItem,
+    alert_summary,
+    budget_supplied,
+    clip,
+    generator_expr,
+    iso,
+    render_supplied,
+    retrieval_query,
+)
 from service.rca.models import (
     Alert,
     AlertSummary,
-    ChangeEvidence,
-    EvidenceKind,
     EvidenceRef,
     Hypothesis,
-    LogEvidence,
-    MetricEvidence,
     RcaRequest,
     RcaResponse,
     RcaStreamEvent,
@@ -46,10 +49,17 @@ from service.rca.models import (
     RunbookCitation,
     Severity,
     ToolCallRecord,
-    TraceEvidence,
+)
+from service.rca.schema import (
+    SEVERITIES,
+    InvalidAnalysis,
+    OutputBounds,
+    decoding_constraint,
+    output_schema,
+    parse_output,
 )
 from service.safety.pipeline import GuardPipeline
-from service.settings import RcaSettings, Settings
+from service.settings import Settings
 from service.tools.builtins import ToolContext, ToolError
 from service.tools.constrained import max_tokens_of
 from service.tools.prometheus import PrometheusQuery
@@ -57,11 +67,8 @@ from service.tools.prometheus import PrometheusQuery
 logger = logging.getLogger("ragserve.rca")
 
 Emit = Callable[[RcaStreamEvent], Awaitable[None]]
-SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info", "unknown")
 QUERY_POINTS = 60  # points of a range query; the tool summarises them (first, last, min, max)
 TEMPLATE_RESERVE_TOKENS = 48  # chat template tokens around the messages, and a margin
-_ANNOTATION_MAX_CHARS = 500
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 SYSTEM_PROMPT = (
     "You are a site reliability engineer doing root-cause analysis of a Prometheus alert. "
@@ -71,341 +78,6 @@ SYSTEM_PROMPT = (
     "(commands or PromQL queries) and the remediation. List data you would need but do not have in "
     "missing_data."
 )
-
-
-# -- alert helpers ------------------------------------------------------------------------------
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """Alertmanager's fingerprint of a label set (FNV-1a 64 over sorted names and values)."""
-    h = 0xCBF29CE484222325
-    for name in sorted(labels):
-        for part in (name, labels[name]):
-            for byte in part.encode() + b"\xff":
-                h ^= byte
-                h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{h:016x}"
-
-
-def alert_summary(alert: Alert) -> AlertSummary:
-    return AlertSummary(
-        alertname=alert.alertname,
-        fingerprint=alert.fingerprint or fingerprint(alert.labels),
-        status=alert.status,
-        labels=dict(alert.labels),
-        annotations=dict(alert.annotations),
-        startsAt=alert.startsAt,
-        endsAt=alert.endsAt,
-        generatorURL=alert.generatorURL,
-    )
-
-
-def split_camel(name: str) -> str:
-    return _CAMEL.sub(" ", name)
-
-
-def retrieval_query(alert: Alert) -> str:
-    """What to search the runbooks with: the alert name (also split into words) and its annotations."""
-    name = alert.alertname
-    parts = [name, split_camel(name)]
-    for key in ("summary", "description", "message"):
-        if text := alert.annotations.get(key):
-            parts.append(text[:_ANNOTATION_MAX_CHARS])
-    return " ".join(p for p in parts if p)
-
-
-def generator_expr(url: str | None) -> str | None:
-    """The PromQL expression in a Prometheus generatorURL (`/graph?g0.expr=...`)."""
-    if not url:
-        return None
-    try:
-        values = parse_qs(urlparse(url).query).get("g0.expr")
-    except ValueError:
-        return None
-    expr = (values or [""])[0].strip()
-    return expr or None
-
-
-def _clip(text: str, limit: int) -> tuple[str, bool]:
-    text = text.strip()
-    if len(text) <= limit:
-        return text, False
-    return text[: max(0, limit - 1)].rstrip() + "…", True
-
-
-def _iso(ts: datetime | None) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z") if ts is not None else ""
-
-
-# -- evidence -----------------------------------------------------------------------------------
-
-
-@dataclass
-class EvidenceItem:
-    ref: str
-    kind: EvidenceKind
-    text: str  # the server's full rendering; excerpts are cut from it
-
-
-@dataclass
-class Catalog:
-    """What the model may cite, in prompt order, and the notes for `missing_data`."""
-
-    runbooks: list[EvidenceItem] = field(default_factory=list)
-    supplied: list[EvidenceItem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def items(self) -> list[EvidenceItem]:
-        return [*self.runbooks, *self.supplied]
-
-    def by_ref(self) -> dict[str, EvidenceItem]:
-        return {i.ref: i for i in self.items}
-
-
-def _words(*parts: str) -> str:
-    return " ".join(p for p in parts if p)
-
-
-def _render_change(c: ChangeEvidence) -> str:
-    by = f"(by {c.author})" if c.author else ""
-    return _words(
-        _iso(c.timestamp), f"[{c.kind}]" if c.kind else "", c.description, by, f"(id {c.id})" if c.id else ""
-    )
-
-
-def _render_trace(t: TraceEvidence) -> str:
-    attrs = ", ".join(f"{k}={v}" for k, v in sorted(t.attributes.items()))
-    duration = f"{t.duration_ms:g} ms" if t.duration_ms is not None else ""
-    return _words(
-        f"trace {t.trace_id}", f"span {t.span_id}" if t.span_id else "",
-        f"service {t.service}" if t.service else "", t.name or "", duration,
-        f"status {t.status}" if t.status else "", attrs,
-    )  # fmt: skip
-
-
-def _render_log(x: LogEvidence) -> str:
-    return _words(_iso(x.timestamp), f"{x.source}:" if x.source else "", x.text)
-
-
-def render_supplied(req: RcaRequest) -> list[EvidenceItem]:
-    """Every caller-supplied item, rendered as text, interleaved across kinds (changes first), so a
-    budget that cannot hold everything still keeps some of each kind."""
-    ev = req.evidence
-    per_kind: list[list[EvidenceItem]] = [
-        [EvidenceItem(f"change:{i}", "change", _render_change(c)) for i, c in enumerate(ev.changes)],
-        [EvidenceItem(f"trace:{i}", "trace", _render_trace(t)) for i, t in enumerate(ev.traces)],
-        [EvidenceItem(f"metric:{i}", "metric", _render_metric(m)) for i, m in enumerate(ev.metrics)],
-        [EvidenceItem(f"log:{i}", "log", _render_log(x)) for i, x in enumerate(ev.logs)],
-    ]
-    longest = max(len(k) for k in per_kind)
-    return [items[i] for i in range(longest) for items in per_kind if i < len(items)]
-
-
-def _render_metric(m: MetricEvidence) -> str:
-    head = m.name or m.query or "metric"
-    if m.labels:
-        head += "{" + ",".join(f'{k}="{v}"' for k, v in sorted(m.labels.items())) + "}"
-    if m.query and m.name:
-        head += f" (query: {m.query})"
-    values = [s.value for s in m.samples]
-    if not values:
-        return f"{head}: no samples supplied"
-    tail = ", ".join(f"{_iso(s.timestamp)} {s.value:g}" for s in m.samples[-5:])
-    return (
-        f"{head}: {len(values)} samples, first {values[0]:g}, last {values[-1]:g}, "
-        f"min {min(values):g}, max {max(values):g}; latest: {tail}"
-    )
-
-
-def budget_supplied(items: list[EvidenceItem], cfg: RcaSettings) -> tuple[list[EvidenceItem], list[str]]:
-    """Cut each item to the per-item budget and keep items until the total budget is spent."""
-    kept: list[EvidenceItem] = []
-    used = 0
-    cut = 0
-    dropped: dict[str, int] = {}
-    totals: dict[str, int] = {}
-    for item in items:
-        totals[item.kind] = totals.get(item.kind, 0) + 1
-        text, was_cut = _clip(item.text, cfg.evidence_item_max_chars)
-        if used + len(text) > cfg.evidence_max_chars:
-            dropped[item.kind] = dropped.get(item.kind, 0) + 1
-            continue
-        used += len(text)
-        cut += was_cut
-        kept.append(EvidenceItem(item.ref, item.kind, item.text))
-    notes: list[str] = []
-    if dropped:
-        parts = ", ".join(f"{n} of {totals[k]} {k} items" for k, n in sorted(dropped.items()))
-        notes.append(
-            f"evidence over the budget was not analysed: {parts} "
-            f"(limit {cfg.evidence_max_chars} characters, rca.evidence_max_chars)"
-        )
-    if cut:
-        notes.append(f"{cut} evidence items were cut to {cfg.evidence_item_max_chars} characters")
-    return kept, notes
-
-
-# -- the decoding schema ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OutputBounds:
-    hypotheses: int
-    summary: int
-    title: int
-    reasoning: int
-    check: int
-    checks: int
-    remediation: int
-    refs: int
-    missing: int
-    missing_chars: int = 80
-
-    @classmethod
-    def from_settings(cls, cfg: RcaSettings, max_hypotheses: int | None) -> OutputBounds:
-        return cls(
-            hypotheses=min(max_hypotheses or cfg.max_hypotheses, 5),
-            summary=cfg.max_summary_chars,
-            title=cfg.max_title_chars,
-            reasoning=cfg.max_reasoning_chars,
-            check=cfg.max_check_chars,
-            checks=cfg.max_checks,
-            remediation=cfg.max_remediation_chars,
-            refs=cfg.max_evidence_refs,
-            missing=cfg.max_missing_items,
-        )
-
-    def scaled(self, ratio: float) -> OutputBounds:
-        """Bounds for a smaller token budget (`ratio` of the configured one): the characters of every
-        string and the hypotheses shrink with it, never below the compact floors."""
-        if ratio >= 1:
-            return self
-        floor = self.compact()
-
-        def part(value: int, least: int) -> int:
-            return max(least, int(value * ratio))
-
-        return OutputBounds(
-            hypotheses=part(self.hypotheses, 1),
-            summary=part(self.summary, floor.summary),
-            title=part(self.title, floor.title),
-            reasoning=part(self.reasoning, floor.reasoning),
-            check=part(self.check, floor.check),
-            checks=part(self.checks, 1),
-            remediation=part(self.remediation, floor.remediation),
-            refs=part(self.refs, 1),
-            missing=part(self.missing, 0),
-            missing_chars=part(self.missing_chars, floor.missing_chars),
-        )
-
-    def compact(self) -> OutputBounds:
-        """Tighter bounds for a retry after output that was cut off or invalid."""
-        return OutputBounds(
-            hypotheses=1,
-            summary=max(20, self.summary // 2),
-            title=max(10, self.title // 2),
-            reasoning=max(20, self.reasoning // 2),
-            check=max(10, self.check // 2),
-            checks=min(2, self.checks),
-            remediation=max(20, self.remediation // 2),
-            refs=min(2, self.refs),
-            missing=min(1, self.missing),
-            missing_chars=60,
-        )
-
-
-def _string(max_len: int, min_len: int = 1) -> dict[str, Any]:
-    return {"type": "string", "minLength": min_len, "maxLength": max_len}
-
-
-def output_schema(refs: list[str], bounds: OutputBounds, *, enforce_refs: bool = True) -> dict[str, Any]:
-    """The JSON the model must write. Refs are an enum of the ids it was given; no excerpts."""
-    hyp_props: dict[str, Any] = {"title": _string(bounds.title)}
-    if not enforce_refs:  # checking the output: unknown refs are dropped later, not fatal
-        hyp_props["evidence"] = {"type": "array", "items": {"type": "string"}, "maxItems": bounds.refs}
-    elif refs:
-        # At least one ref: left free, SmolLM2-135M cited nothing and copied a log line as its
-        # reasoning (first real run); a hypothesis with no evidence is of no use to the operator.
-        hyp_props["evidence"] = {
-            "type": "array",
-            "items": {"type": "string", "enum": refs},
-            "minItems": 1,
-            "maxItems": bounds.refs,
-        }
-    else:  # nothing to cite: only an empty list
-        hyp_props["evidence"] = {"type": "array", "items": {"type": "string", "maxLength": 1}, "maxItems": 0}
-    required = ["title", "evidence"]
-    hyp_props.update(
-        reasoning=_string(bounds.reasoning),
-        confidence={"type": "number", "minimum": 0, "maximum": 1},
-        checks={"type": "array", "items": _string(bounds.check), "minItems": 1, "maxItems": bounds.checks},
-        remediation=_string(bounds.remediation),
-    )
-    required += ["reasoning", "confidence", "checks", "remediation"]
-    return {
-        "type": "object",
-        "properties": {
-            "summary": _string(bounds.summary),
-            "severity": {"type": "string", "enum": list(SEVERITIES)},
-            "hypotheses": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": bounds.hypotheses,
-                "items": {
-                    "type": "object",
-                    "properties": hyp_props,
-                    "required": required,
-                    "additionalProperties": False,
-                },
-            },
-            "missing_data": {
-                "type": "array",
-                "items": _string(bounds.missing_chars),
-                "maxItems": bounds.missing,
-            },
-        },
-        "required": ["summary", "severity", "hypotheses", "missing_data"],
-        "additionalProperties": False,
-    }
-
-
-def decoding_constraint(schema: dict[str, Any], whitespace: str) -> dict[str, Any]:
-    """vLLM `structured_outputs` for the schema. vLLM's JSON-schema grammar lets the model put any
-    whitespace between tokens, and SmolLM2-135M spent its whole max_tokens on newlines and
-    indentation (measured: 284 lines in 1914 characters, cut off). With `compact`, the gateway
-    sends the same schema as an EBNF grammar without optional whitespace, built by xgrammar (vLLM's
-    default backend, installed beside it); without xgrammar it falls back to the JSON schema."""
-    if whitespace == "compact":
-        try:
-            import xgrammar
-        except ImportError:  # a gateway-only install: the engine still enforces the schema
-            return {"json": schema}
-        grammar = xgrammar.Grammar.from_json_schema(
-            json.dumps(schema), any_whitespace=False, separators=(",", ":")
-        )
-        return {"grammar": str(grammar)}
-    return {"json": schema}
-
-
-class InvalidAnalysis(ValueError):
-    """The model's output is not JSON of the required shape."""
-
-
-def parse_output(text: str, refs: list[str], bounds: OutputBounds) -> dict[str, Any]:
-    """The model's JSON, checked against the output schema (refs are checked separately)."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise InvalidAnalysis(f"not JSON: {exc}") from exc
-    validator = Draft202012Validator(output_schema(refs, bounds, enforce_refs=False))
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        e = errors[0]
-        where = "/".join(str(p) for p in e.path) or "(root)"
-        raise InvalidAnalysis(f"{where}: {e.message}")
-    assert isinstance(data, dict)
-    return data
 
 
 # -- the analyzer -------------------------------------------------------------------------------
@@ -592,7 +264,7 @@ class RcaAnalyzer:
         )
         items: list[EvidenceItem] = []
         for query in queries:
-            args = {"query": query, "start": _iso(start), "end": _iso(end), "step": f"{step}s"}
+            args = {"query": query, "start": iso(start), "end": iso(end), "step": f"{step}s"}
             ref = f"metric:{first_index + len(items)}"
             t0 = time.perf_counter()
             outcome = "ok"
@@ -622,22 +294,22 @@ class RcaAnalyzer:
         alert = prepared.alert
         lines = [
             f"ALERT {alert.alertname} ({alert.status})"
-            + (f" since {_iso(alert.startsAt)}" if alert.startsAt else "")
+            + (f" since {iso(alert.startsAt)}" if alert.startsAt else "")
         ]
         labels = {k: v for k, v in alert.labels.items() if k != "alertname"}
         if labels:
             lines.append("Labels: " + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
         for key, value in sorted(alert.annotations.items()):
             if key in ("summary", "description", "message"):
-                lines.append(f"{key.capitalize()}: {_clip(value, _ANNOTATION_MAX_CHARS)[0]}")
+                lines.append(f"{key.capitalize()}: {clip(value, ANNOTATION_MAX_CHARS)[0]}")
         lines.append("")
         lines.append("EVIDENCE (cite by id)")
         for item in prepared.catalog.runbooks:
-            lines.append(f'[{item.ref}] """{_clip(item.text, runbook_chars)[0]}"""')
+            lines.append(f'[{item.ref}] """{clip(item.text, runbook_chars)[0]}"""')
         if not prepared.catalog.runbooks:
             lines.append("(No runbook in the knowledge base matches this alert.)")
         for item in prepared.catalog.supplied:
-            lines.append(f'[{item.ref}] """{_clip(item.text, self.cfg.evidence_item_max_chars)[0]}"""')
+            lines.append(f'[{item.ref}] """{clip(item.text, self.cfg.evidence_item_max_chars)[0]}"""')
         return [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": "\n".join(lines)},
@@ -808,9 +480,7 @@ class RcaAnalyzer:
                 if ref in seen:
                     continue
                 seen.add(ref)
-                evidence.append(
-                    EvidenceRef(kind=item.kind, ref=ref, excerpt=_clip(item.text, excerpt_max)[0])
-                )
+                evidence.append(EvidenceRef(kind=item.kind, ref=ref, excerpt=clip(item.text, excerpt_max)[0]))
             self.metrics.rca_evidence_refs.labels("verified").inc(len(evidence))
             hypotheses.append(
                 Hypothesis(
@@ -847,7 +517,3 @@ class RcaAnalyzer:
             usage=usage,
             latency_ms=round(seconds * 1000, 1),
         )
-
-
-def with_fingerprint(alert: Alert) -> Alert:
-    return alert if alert.fingerprint else alert.model_copy(update={"fingerprint": fingerprint(alert.labels)})

@@ -23,7 +23,8 @@ from service.errors import APIError
 from service.knowledge import KnowledgeService
 from service.llm import ChatModel
 from service.observability.metrics import Metrics
-from service.rca.analyzer import RcaAnalyzer, alert_summary, with_fingerprint
+from service.rca.analyzer import RcaAnalyzer
+from service.rca.evidence import alert_summary, with_fingerprint
 from service.rca.models import (
     AlertmanagerWebhook,
     AnalysisSource,

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from service.rca.analyzer import fingerprint
+from service.rca.evidence import fingerprint
 from tests.rca.conftest import RcaGateway, alert, model_reply, webhook_payload
 
 
@@ -194,7 +194,7 @@ def test_rca_metrics(gw: RcaGateway) -> None:
 
 
 def test_analyses_left_by_a_previous_process_are_queued_again(tmp_path: Path) -> None:
-    from service.rca.analyzer import alert_summary
+    from service.rca.evidence import alert_summary
     from service.rca.models import Alert
     from service.rca.store import AnalysisStore
 
