@@ -14,20 +14,19 @@ searches). A call to a client tool ends the loop and goes back to the client as 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service.chat.relay import Relay
 from service.chat.route import ChatRoute, PreparedRequest
 from service.errors import APIError, BadRequest, InvalidModelOutput
 from service.knowledge import KnowledgeService
-from service.llm import ChatModel, StructuredAttempt, Usage
+from service.llm import ChatModel, StructuredAttempt
 from service.llm.model import StructuredSpec
 from service.observability.metrics import Metrics
 from service.protocol.openai import ChatCompletionRequest
@@ -35,9 +34,10 @@ from service.rag.prompt import GroundedPrompt, PromptTemplates, citations_payloa
 from service.safety import GuardPipeline
 from service.settings import Settings
 from service.tools import constrained, prompting, streaming
-from service.tools.builtins import ToolContext, ToolError, ToolRegistry, default_registry
+from service.tools.builtins import ToolContext, ToolRegistry, default_registry
 from service.tools.constrained import Bounds, DecodedCall, InvalidCall
 from service.tools.definitions import ToolChoice, ToolDef, ToolRequest, parse_tool_choice, parse_tools
+from service.tools.runner import LoopState, ServerToolRunner, call_key
 
 logger = logging.getLogger("ragserve.tools")
 
@@ -61,18 +61,6 @@ class ToolPlan:
     route: ChatRoute
 
 
-@dataclass
-class LoopState:
-    messages: list[dict[str, Any]]
-    ctx: ToolContext
-    deadline: float
-    question: str
-    usage: Usage = field(default_factory=Usage)
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    done: set[str] = field(default_factory=set)  # server calls already made (name + arguments)
-    results: list[str] = field(default_factory=list)  # server tool results, as the answer shows them
-
-
 class ToolService:
     def __init__(
         self,
@@ -93,6 +81,7 @@ class ToolService:
         self.cfg = settings.tools
         self.metrics = metrics
         self.registry = registry or default_registry()
+        self.runner = ServerToolRunner(registry=self.registry, settings=self.cfg, metrics=metrics)
 
     @property
     def bounds(self) -> Bounds:
@@ -230,83 +219,20 @@ class ToolService:
             client = [constrained.openai_tool_call(c, i) for c, i in with_ids if not tr.is_server(c.name)]
             # A server call repeated verbatim would get the same result: the model is going round
             # in circles (small models do), so it answers with what it has.
-            server = [(c, i) for c, i in with_ids if tr.is_server(c.name) and _key(c) not in state.done]
+            server = [(c, i) for c, i in with_ids if tr.is_server(c.name) and call_key(c) not in state.done]
             if not server and not client:
                 logger.info("tool loop: only repeated calls; answering")
                 return []
             if client:
                 self.metrics.tool_calls.labels("client", "returned").inc(len(client))
             if server:
-                await self._run_server_calls(server, state, iteration)
+                await self.runner.run_calls(server, state, iteration)
             if client:
                 return client
             # After a round of server tools the model decides again whether it needs more.
             choice = ToolChoice("auto")
         logger.info("tool loop: %d rounds done; answering", self.cfg.max_iterations)
         return []
-
-    async def _run_server_calls(
-        self, calls: list[tuple[DecodedCall, str]], state: LoopState, iteration: int
-    ) -> None:
-        openai_calls = [constrained.openai_tool_call(c, i) for c, i in calls]
-        state.messages.append({"role": "assistant", "content": None, "tool_calls": openai_calls})
-        for call, call_id in calls:
-            content, entry = await self._execute(call, call_id, state)
-            entry["iteration"] = iteration
-            state.trace.append(entry)
-            state.done.add(_key(call))
-            state.results.append(
-                content
-                if call.name == "search_knowledge_base" and entry["error"] is None
-                else prompting.result_text(
-                    call.name, None, content, constrained.arguments_json(call.arguments)
-                )
-            )
-            state.messages.append(
-                {"role": "tool", "tool_call_id": call_id, "name": call.name, "content": content}
-            )
-
-    async def _execute(self, call: DecodedCall, call_id: str, state: LoopState) -> tuple[str, dict[str, Any]]:
-        """Run one server tool; failures become text for the model and an error in the trace."""
-        tool = self.registry.get(call.name)
-        t0 = time.perf_counter()
-        summary: str | None = None
-        error: str | None = None
-        outcome = "ok"
-        timeout = min(self.cfg.tool_timeout_s, state.deadline - time.monotonic())
-        if tool is None:  # pragma: no cover - the plan only admits registered tools
-            error, outcome = f"unknown tool {call.name!r}", "error"
-        elif tool.mutating and tool.name not in self.cfg.allow_mutating:
-            error, outcome = f"{tool.name} changes things and is not allowed on this server", "refused"
-        elif timeout <= 0:
-            error, outcome = "not run: the request's tool deadline has passed", "timeout"
-        else:
-            try:
-                out = await asyncio.wait_for(tool.run(call.arguments, state.ctx), timeout)
-                content, summary = out.content, out.summary
-            except TimeoutError:
-                error, outcome = f"timed out after {timeout:.1f} s", "timeout"
-            except ToolError as exc:
-                error, outcome = str(exc), "error"
-            except Exception as exc:  # a tool bug must not fail the request
-                logger.exception("server tool %s failed", call.name)
-                error, outcome = f"internal error: {type(exc).__name__}: {exc}", "error"
-        seconds = time.perf_counter() - t0
-        self.metrics.tool_calls.labels(call.name, outcome).inc()
-        self.metrics.tool_duration.labels(call.name).observe(seconds)
-        if error is not None:
-            content = f"Error: {error}"
-        entry = {
-            "id": call_id,
-            "name": call.name,
-            "arguments": call.arguments,
-            "result": summary,
-            "duration_ms": round(seconds * 1000, 1),
-            "error": error,
-        }
-        return content, entry
-
-    # -- one decoding step ----------------------------------------------------------------
 
     def _step_body(
         self, prepared: PreparedRequest, messages: list[dict[str, Any]], max_tokens: int
@@ -553,10 +479,6 @@ class ToolService:
         else:
             history.append({"role": "user", "content": user})
         return prompting.with_system(history, tpl.system)
-
-
-def _key(call: DecodedCall) -> str:
-    return call.name + constrained.arguments_json(call.arguments)
 
 
 def _last_question(req: ChatCompletionRequest) -> str:
