@@ -17,7 +17,7 @@ What the rest of the gateway can rely on
   tools that go through `KnowledgeService` (search_knowledge_base, get_document) are therefore
   covered; tools should still offer the model only `principal.visible(...)` names.
 - Token accounting: call `report_usage(usage)` with each engine answer's OpenAI `usage` object
-  (GenerationService does it in `_observe_usage`); the sum replaces the admission estimate in the
+  (the model interface does it, `service/llm`); the sum replaces the admission estimate in the
   key's tokens-per-minute bucket. A tool loop that calls the engine several times should report each
   call once (through `_observe_usage` or directly), not a total on top.
 - Generation routes run through `AccessControl.run_generation(call, raw)`: tokens/min (429), a slot

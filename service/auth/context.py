@@ -47,7 +47,7 @@ def can_read(collection: str) -> bool:
 
 
 def report_usage(usage: Mapping[str, Any] | None) -> None:
-    """Add one engine answer's `usage` to the current request (called by GenerationService)."""
+    """Add one engine answer's `usage` to the current request (called by the model interface, service/llm)."""
     ra = _current.get()
     if ra is None or not usage:
         return
