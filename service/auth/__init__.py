@@ -19,7 +19,7 @@ What the rest of the gateway can rely on
 - Token accounting: call `report_usage(usage)` with each engine answer's OpenAI `usage` object
   (the model interface does it, `service/llm`); the sum replaces the admission estimate in the
   key's tokens-per-minute bucket. A tool loop that calls the engine several times should report each
-  call once (through `_observe_usage` or directly), not a total on top.
+  call once (through `ChatModel.observe_usage`, which `complete` and `stream` call), not a total on top.
 - Generation routes run through `AccessControl.run_generation(call, raw)`: tokens/min (429), a slot
   in the bounded admission queue (503 + Retry-After), the per-request deadline (504); a stream keeps
   its slot until it ends, and its upstream engine request is closed when the client goes away.
