@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.types import SearchHit
 from service.errors import APIError, BadRequest, InvalidModelOutput
 from service.knowledge import KnowledgeService
 from service.llm import ChatModel, StructuredAttempt, Usage
@@ -31,10 +30,8 @@ from service.rca.evidence import (
     clip,
     iso,
     render_supplied,
-    retrieval_query,
 )
 from service.rca.models import (
-    Alert,
     AlertSummary,
     EvidenceRef,
     Hypothesis,
@@ -47,6 +44,7 @@ from service.rca.models import (
     ToolCallRecord,
 )
 from service.rca.queries import PrometheusEvidence
+from service.rca.runbooks import RunbookFinder, relevance_score
 from service.rca.schema import (
     SEVERITIES,
     InvalidAnalysis,
@@ -109,6 +107,7 @@ class RcaAnalyzer:
         self.cfg = settings.rca
         self.metrics = metrics
         self.safety = guard
+        self.runbooks = RunbookFinder(knowledge=knowledge, settings=settings, guard=guard)
         self.queries = PrometheusEvidence(knowledge=knowledge, settings=settings, metrics=metrics)
         self._grammar_ok = True  # False once the engine refused a grammar (then: JSON schema)
 
@@ -128,13 +127,9 @@ class RcaAnalyzer:
         summary = alert_summary(alert)
         opts = req.options
         mode = opts.mode or cfg.default_mode
-        hits = await self.knowledge.search(
-            collection, retrieval_query(alert), top_k=opts.top_k or cfg.default_top_k, mode=mode, filters=None
+        hits, relevant = await self.runbooks.find(
+            collection, alert, mode=mode, top_k=opts.top_k, min_score=opts.min_score
         )
-        hits = self.safety.filter_context(hits, collection=collection)
-        relevant = [h for h in hits if self._relevant(h, alert, mode, opts.min_score)]
-        if relevant and cfg.expand_chunks:
-            relevant += await self._more_of_best_runbook(collection, alert, relevant, mode)
         citations: list[RunbookCitation] = []
         catalog = Catalog()
         for n, hit in enumerate(relevant, start=1):
@@ -143,7 +138,7 @@ class RcaAnalyzer:
             catalog.runbooks.append(EvidenceItem(f"runbook:{n}", "runbook", hit.text))
         if not relevant:
             self.metrics.rca_no_runbook.inc()
-            best = max((self._relevance_score(h, mode) for h in hits), default=None)
+            best = max((relevance_score(h, mode) for h in hits), default=None)
             detail = f" (best match scored {best:.2f}, below the threshold)" if best is not None else ""
             catalog.notes.append(
                 f"no runbook in collection '{collection}' matches alert {alert.alertname}{detail}; "
@@ -183,45 +178,6 @@ class RcaAnalyzer:
         )
         await self._fit(prepared)
         return prepared
-
-    async def _more_of_best_runbook(
-        self, collection: str, alert: Alert, relevant: list[SearchHit], mode: str
-    ) -> list[SearchHit]:
-        """More passages of the best-matching runbook, favouring its diagnosis and mitigation.
-
-        Runbooks are chunked by section, and the alert text matches the "Meaning" section best,
-        while the hypotheses need the "Diagnosis" and "Mitigation" sections of the same document."""
-        best = relevant[0].document_id
-        seen = {h.chunk_id for h in relevant}
-        query = f"{retrieval_query(alert)} diagnosis check mitigation fix"
-        more = await self.knowledge.search(
-            collection,
-            query,
-            top_k=self.cfg.expand_chunks + len(seen),
-            mode=mode,
-            filters={"document_id": best},
-        )
-        more = [h for h in self.safety.filter_context(more, collection=collection) if h.chunk_id not in seen]
-        more = more[: self.cfg.expand_chunks]
-        more.sort(key=lambda h: (h.page or 0, int(h.metadata.get("start") or 0)))  # reading order
-        return more
-
-    def _relevance_score(self, hit: SearchHit, mode: str) -> float:
-        """An absolute score: hybrid scores are z-scores within one query's candidates, so a best
-        hit of an unrelated query can look strong; its dense cosine similarity does not."""
-        if mode in ("bm25", "dense"):
-            return hit.score
-        scores = hit.metadata.get("scores") or {}
-        return float(scores.get("dense", hit.score))
-
-    def _relevant(self, hit: SearchHit, alert: Alert, mode: str, min_score: float | None) -> bool:
-        name = alert.alertname.lower()
-        if name in hit.text.lower() or name in hit.document_id.lower():
-            return True  # the passage names the alert
-        threshold = min_score
-        if threshold is None:
-            threshold = self.cfg.min_bm25_score if mode == "bm25" else self.cfg.min_dense_score
-        return self._relevance_score(hit, mode) >= threshold
 
     # -- prompt -----------------------------------------------------------------------------
 
