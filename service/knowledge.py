@@ -33,6 +33,16 @@ def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
         return NotFound(msg, param="document_id", code="document_not_found")
     if isinstance(exc, ingest_errors.CollectionExists):
         return Conflict(msg, param="name", code="collection_exists")
+    if isinstance(exc, ingest_errors.InvalidFilter):
+        return BadRequest(msg, param="filters", code="invalid_filters")
+    if isinstance(exc, ingest_errors.QueryTimeout):
+        return APIError(
+            msg,
+            status_code=503,
+            error_type="service_unavailable",
+            code="query_timeout",
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, ingest_errors.InvalidName):
         return BadRequest(msg, param="name", code="invalid_name")
     if isinstance(exc, ingest_errors.StoreBusy):
