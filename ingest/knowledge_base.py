@@ -10,6 +10,7 @@ import os
 import posixpath
 import re
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from ingest.errors import (
     IngestError,
     InvalidName,
     LoaderError,
+    StorageError,
 )
 from ingest.loaders import SUFFIXES, Limits, LoadedDocument, is_supported, load_file
 from ingest.search import search as run_search
@@ -241,15 +243,25 @@ class KnowledgeBase:
     # ----- writing --------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _writing(self, name: str, *, create: bool) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+        """Hold the writer lock; a write error (disk full, read-only, I/O) becomes StorageError.
+
+        Writers build a new version beside the published one and abort it on any error, so a
+        StorageError always means the published version is unchanged.
+        """
         coll = self._dir(name)
         if not create and read_manifest(coll) is None:
             raise CollectionNotFound(f"collection {name!r} does not exist")
-        self.root.mkdir(parents=True, exist_ok=True)
-        with writer_lock(coll, self.lock_wait_s):
-            manifest = read_manifest(coll)  # re-read under the lock: the authoritative state
-            if manifest is None and not create:
-                raise CollectionNotFound(f"collection {name!r} does not exist")
-            yield coll, manifest
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with writer_lock(coll, self.lock_wait_s):
+                manifest = read_manifest(coll)  # re-read under the lock: the authoritative state
+                if manifest is None and not create:
+                    raise CollectionNotFound(f"collection {name!r} does not exist")
+                yield coll, manifest
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"collection {name!r}: writing failed ({_one_line(exc)}); the published version is unchanged"
+            ) from exc
 
     def _new_base(self) -> dict[str, Any]:
         emb = self.embedder

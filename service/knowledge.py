@@ -43,6 +43,8 @@ def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
             code="query_timeout",
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, ingest_errors.StorageError):
+        return APIError(msg, status_code=507, error_type="server_error", code="storage_error")
     if isinstance(exc, ingest_errors.InvalidName):
         return BadRequest(msg, param="name", code="invalid_name")
     if isinstance(exc, ingest_errors.StoreBusy):
