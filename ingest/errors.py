@@ -39,6 +39,10 @@ class QueryTimeout(IngestError):
     """A docstore query ran past its time limit and was interrupted."""
 
 
+class SourceMissing(IngestError):
+    """A pruning ingest's source path is missing or holds no file: nothing is deleted."""
+
+
 class StorageError(IngestError):
     """Writing the store failed (disk full, read-only, I/O error); nothing published was changed."""
 

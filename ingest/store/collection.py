@@ -149,11 +149,14 @@ class VersionWriter:
         chunks: list[Chunk],
         embeddings: np.ndarray,
         tokens: list[list[str]],
+        *,
+        root: str | None = None,
     ) -> None:
-        """Insert or replace a document with its chunks."""
+        """Insert or replace a document with its chunks; `root`: the source root it came from."""
         self.delete_document(doc.document_id)
         self.conn.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (document_id, source, origin, sha256, chunks, ingested_at, metadata, "
+            "root) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 doc.document_id,
                 doc.source,
@@ -162,6 +165,7 @@ class VersionWriter:
                 len(chunks),
                 utc_now(),
                 _json(doc.metadata),
+                root,
             ),
         )
         self.conn.executemany(
@@ -182,6 +186,12 @@ class VersionWriter:
                 )
                 for c, e, t in zip(chunks, embeddings, tokens, strict=True)
             ],
+        )
+
+    def set_roots(self, roots: dict[str, str]) -> None:
+        """Record another source root for unchanged documents (document_id -> root)."""
+        self.conn.executemany(
+            "UPDATE documents SET root = ? WHERE document_id = ?", [(r, d) for d, r in roots.items()]
         )
 
     def publish(self, hnsw_threshold: int) -> dict[str, Any]:

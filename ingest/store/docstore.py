@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS documents (
     sha256 TEXT NOT NULL,
     chunks INTEGER NOT NULL,
     ingested_at TEXT NOT NULL,
-    metadata TEXT NOT NULL
+    metadata TEXT NOT NULL,
+    root TEXT                      -- source root of the run that wrote it (None: an upload); prune scope
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
@@ -53,6 +54,16 @@ MAX_FILTER_VALUES = 1000  # all keys together; SQLite allows 32,766 bound parame
 STATEMENT_TIMEOUT_S = 10.0
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a copied docstore to the current schema (columns added since it was written)."""
+    if "root" not in _columns(conn, "documents"):
+        conn.execute("ALTER TABLE documents ADD COLUMN root TEXT")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
 def open_writable(path: Path) -> sqlite3.Connection:
     """Open (creating) a docstore for writing; only the writer of a new version does this."""
     conn = sqlite3.connect(path)
@@ -69,6 +80,7 @@ def copy_docstore(src: Path, dst: Path) -> sqlite3.Connection:
     finally:
         source.close()
     conn.executescript(_SCHEMA)
+    _migrate(conn)
     return conn
 
 
@@ -166,9 +178,12 @@ class DocstoreReader:
         )
         return [DocumentInfo(*r) for r in rows]
 
-    def fingerprints(self) -> dict[str, tuple[str, str]]:
-        """document_id -> (sha256, origin file) for change detection."""
-        return {d: (h, o) for d, h, o in self._query("SELECT document_id, sha256, origin FROM documents")}
+    def fingerprints(self) -> dict[str, tuple[str, str, str | None]]:
+        """document_id -> (sha256, origin file, source root) for change detection and pruning."""
+        has_root = "root" in {r[1] for r in self._query("PRAGMA table_info(documents)")}
+        root = "root" if has_root else "NULL"  # written before roots were recorded: never pruned
+        rows = self._query(f"SELECT document_id, sha256, origin, {root} FROM documents")
+        return {d: (h, o, r) for d, h, o, r in rows}
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """Chunks by internal row id."""
