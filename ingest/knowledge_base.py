@@ -43,7 +43,7 @@ from ingest.store.versions import MANIFEST, read_manifest, writer_lock
 from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, SearchHit
 
 log = logging.getLogger(__name__)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
 MAX_DOCUMENT_ID = 1024
 Progress = Callable[[str, int, int], None]
 

@@ -20,3 +20,10 @@ def test_filter_key_injection_is_a_400_naming_filters(gateway: Gateway) -> None:
     # The collection still answers (nothing hangs behind the refused request).
     r = httpx.post(gateway.v1 + "/retrieve", json={"query": "memory", "filters": {"source": "x"}}, timeout=10)
     assert r.status_code == 200 and r.json()["results"] == []
+
+
+def test_collection_name_with_a_trailing_newline_is_a_400(gateway: Gateway) -> None:  # finding 16
+    r = httpx.post(gateway.v1 + "/collections", json={"name": "ops\n"}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_name"
+    names = [c["name"] for c in httpx.get(gateway.v1 + "/collections", timeout=30).json()["data"]]
+    assert "ops\n" not in names and "ops" not in names
