@@ -124,7 +124,15 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         engine = EngineClient(
             url, health=health, api_key=settings.engine.api_key, timeout_s=settings.engine.request_timeout_s
         )
-        knowledge = KnowledgeService(kb, metrics, settings.data_dir / "jobs")
+        knowledge = KnowledgeService(
+            kb,
+            metrics,
+            settings.data_dir / "jobs",
+            staging_root=settings.uploads_dir,
+            max_pending_jobs=settings.server.max_pending_jobs,
+            max_staged_bytes=settings.server.max_staged_upload_bytes,
+            max_job_records=settings.server.max_job_records,
+        )
         state = AppState(
             settings=settings,
             metrics=metrics,

@@ -114,6 +114,13 @@ class RagSettings(BaseModel):
 class ServerSettings(BaseModel):
     max_request_bytes: int = 8 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
+    # Ingestion jobs queued or running, and the upload bytes they hold in staging: past either an
+    # upload is a 429 (docs/security.md). Job records kept: the newest max_job_records.
+    max_pending_jobs: int = Field(default=16, ge=1)
+    max_staged_upload_bytes: int = Field(default=1024**3, ge=1)
+    max_job_records: int = Field(default=1000, ge=1)
+    # Uploads are refused (507) when the data directory's file system has less free space than this.
+    min_free_disk_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     shutdown_grace_s: float = 30.0
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with request_id
