@@ -233,8 +233,11 @@ class RcaSettings(BaseModel):
     # Background analyses of webhook alerts.
     workers: int = Field(default=1, ge=1, le=16)
     queue_max: int = Field(default=100, ge=1)
+    # Alerts one webhook notification may carry (Alertmanager's max_alerts should stay below): more is a 400.
+    max_alerts_per_webhook: int = Field(default=50, ge=1)
     analysis_timeout_s: float = Field(default=300.0, gt=0)
-    # Stored analyses (SQLite under data_dir/rca): the oldest beyond max_rows or max_age_days go.
+    # Stored analyses (SQLite under data_dir/rca): the oldest beyond max_rows (per collection and API
+    # key, so one tenant's alerts never evict another's) or older than max_age_days go.
     retention_max_rows: int = Field(default=5000, ge=1)
     retention_max_age_days: float = Field(default=30.0, gt=0)
 

@@ -301,6 +301,19 @@ class AccessControl:
             raise self._limited(ra, decision, "tokens")
         return estimate
 
+    async def charge_tokens(self, principal: Principal, raw: Mapping[str, Any]) -> int:
+        """Take a background job's estimated tokens from the key's bucket now (429 if empty); the amount."""
+        return await self._take_tokens(RequestAccess(principal), raw)
+
+    async def refund_tokens(self, principal: Principal, tokens: int) -> None:
+        """Give tokens back to the key's bucket (negative: take more, e.g. a job that used more)."""
+        _, tpm = self.limits(principal)
+        if tpm and tokens:
+            try:
+                await self.limiter.adjust(principal.name, "tokens", tpm, -tokens)
+            except Exception:
+                logger.exception("could not reconcile the token bucket of key '%s'", principal.name)
+
     async def _settle(self, ra: RequestAccess, reserved: int, *, failed: bool) -> None:
         """Replace the estimate by what the engine reported (or give it back if nothing ran)."""
         if not reserved:
