@@ -31,7 +31,7 @@ from service.engine.supervisor import LoraLaunch, VLLMSupervisor, default_launch
 from service.errors import APIError, error_envelope, error_type_for_status
 from service.generation import GenerationService
 from service.knowledge import KnowledgeService
-from service.middleware import BodySizeLimit, HTTPMetrics, RequestContext
+from service.middleware import BodySizeLimit, BrowserGuard, HTTPMetrics, RequestContext
 from service.observability import tracing
 from service.observability.metrics import Metrics
 from service.rca.service import build_rca_service
@@ -203,6 +203,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(build_ui_router(ui_dir))  # the web UI at /ui/ (docs/ui.md)
     log_ui_state(ui_dir)
     _install_error_handlers(app)
+    app.add_middleware(
+        BrowserGuard,
+        check_host=not access.enabled,
+        allowed_hosts=settings.server.allowed_hosts,
+        allowed_origins=settings.cors.allow_origins,
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.server.max_request_bytes,

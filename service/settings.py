@@ -114,6 +114,9 @@ class RagSettings(BaseModel):
 class ServerSettings(BaseModel):
     max_request_bytes: int = 8 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
+    # Without API keys: the Host names the gateway answers for (DNS rebinding defence); "*": any.
+    # Serving without keys beyond loopback (--insecure) needs the names clients use listed here.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
     # Ingestion jobs queued or running, and the upload bytes they hold in staging: past either an
     # upload is a 429 (docs/security.md). Job records kept: the newest max_job_records.
     max_pending_jobs: int = Field(default=16, ge=1)
