@@ -213,7 +213,7 @@ class AccessControl:
         deadline = time.monotonic() + self.settings.admission.request_timeout_s
         reserved = await self._take_tokens(ra, raw)
         try:
-            waited = await self.queue.acquire()
+            waited = await self.queue.acquire(max_wait_s=deadline - time.monotonic())
         except Overloaded as exc:
             ra.rejection = str(exc.code)
             await self._settle(ra, reserved, failed=True)
