@@ -161,6 +161,13 @@ class ToolSettings(BaseModel):
     allow_mutating: list[str] = Field(default_factory=list)  # server tools that change things
     prometheus_url: str | None = None
     prometheus_max_series: int = Field(default=20, ge=1)
+    # Cost bounds of one PromQL query (tools and RCA evidence): the span of a range query and of every
+    # range selector or subquery inside it, the points a range query returns, the series returned and
+    # the response size. The evaluation timeout sent to Prometheus is tool_timeout_s.
+    prometheus_max_range_s: float = Field(default=86400.0, gt=0)
+    prometheus_max_points: int = Field(default=1000, ge=10)
+    prometheus_max_result_series: int = Field(default=1000, ge=1)
+    prometheus_max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
 
 class AuthSettings(BaseModel):
@@ -175,6 +182,11 @@ class AuthSettings(BaseModel):
     redis_key_prefix: str = "ragserve:rl:"
     # `ragserve serve --insecure`: allow binding a non-loopback address without a keys file.
     allow_insecure: bool = False
+    # With keys, /metrics needs a key with the "metrics" permission (it names every collection and
+    # key); true opens it to anyone who can reach the port, as before.
+    public_metrics: bool = False
+    # Failed authentications per client address and minute; past it a 429 before any key is checked.
+    failed_auth_per_minute: int = Field(default=10, ge=1)
 
 
 class AdmissionSettings(BaseModel):

@@ -10,7 +10,7 @@ import httpx
 
 from tests.auth.conftest import OPS_KEY, GatewayFactory, base_keys, bearer, hello, sha
 
-FLOOD_KEY = "flood-key-0123456789"
+FLOOD_KEY = "flood-key-0123456789-Qz7Wp2Rx4Lm9"
 
 
 def wait_for(predicate: object, timeout_s: float = 5.0) -> bool:
