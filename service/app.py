@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +36,7 @@ from service.middleware import BodySizeLimit, BrowserGuard, HTTPMetrics, Request
 from service.observability import tracing
 from service.observability.metrics import Metrics
 from service.rca.service import build_rca_service
-from service.settings import Settings
+from service.settings import EngineSettings, Settings
 from service.state import AppState
 from service.tools.service import ToolService
 from service.ui import build_router as build_ui_router
@@ -49,6 +50,15 @@ CORS_EXPOSED_HEADERS = [
     "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
     "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
 ]  # fmt: skip
+
+
+def embedded_engine_key(eng: EngineSettings) -> str:
+    """The key the embedded vLLM demands and the gateway sends: the configured one, else a random
+    one made now (each gateway start). Without it any local user could reach the child on loopback
+    and skip the gateway's keys, limits and guards, or load LoRA adapters."""
+    if not eng.api_key:
+        eng.api_key = secrets.token_urlsafe(32)
+    return eng.api_key
 
 
 async def _start_engine(
@@ -67,7 +77,9 @@ async def _start_engine(
     from service.engine.model_prep import resolve_model
 
     model_path = await run_in_threadpool(resolve_model, eng.model, settings.models_dir)
+    embedded_engine_key(eng)
     spec = default_launch_spec(
+        api_key=eng.api_key,
         model_path=model_path,
         served_model_name=eng.served_model_name,
         dtype=choose_dtype(eng.dtype),
