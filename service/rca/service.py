@@ -304,6 +304,7 @@ def principal_to_json(p: Principal) -> dict[str, Any]:
         "collections": sorted(p.collections) if p.collections is not None else None,
         "requests_per_minute": p.requests_per_minute,
         "tokens_per_minute": p.tokens_per_minute,
+        "permissions": sorted(p.permissions),
     }
 
 
@@ -315,6 +316,7 @@ def principal_from_json(d: dict[str, Any]) -> Principal:
         collections=frozenset(cols) if cols is not None else None,
         requests_per_minute=d.get("requests_per_minute"),
         tokens_per_minute=d.get("tokens_per_minute"),
+        permissions=frozenset(d.get("permissions") or ()),
     )
 
 

@@ -63,3 +63,12 @@ def test_a_store_from_before_owners_opens_and_keeps_its_rows(tmp_path: Path) -> 
     assert reopened.get(aid) is not None
     assert _create(reopened, "fp", "runbooks", "") == (aid, False)
     reopened.close()
+
+
+def test_a_background_analysis_runs_with_its_senders_permissions() -> None:
+    from service.auth.principal import ANONYMOUS, Principal
+    from service.rca.service import principal_from_json, principal_to_json
+
+    sre = Principal("sre", "user", frozenset({"runbooks"}), None, 5000, frozenset({"promql"}))
+    for p in (sre, ANONYMOUS):
+        assert principal_from_json(principal_to_json(p)) == p
