@@ -36,7 +36,7 @@ async def readyz(state: StateDep) -> Response:
         logger.warning("not ready: the index cannot be read: %s", exc)
     ready = engine_ready and index_ok and not state.draining
     if not ready:
-        logger.info(
+        logger.debug(  # probes poll every few seconds: DEBUG, like their access lines
             "not ready: engine %s, index %s, draining %s",
             state.engine_health.state, "ok" if index_ok else "unreadable", state.draining,
         )  # fmt: skip
