@@ -19,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--collection", "-c", required=True, help="collection name (created if missing)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help="only matching files")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matching files")
-    p.add_argument("--prune", action="store_true", help="delete documents whose files are gone")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete documents whose files are gone (only documents earlier runs ingested from the same "
+        "directory; a missing or empty path is then an error that deletes nothing)",
+    )
     p.add_argument("--json", action="store_true", help="print one final JSON summary line")
     p.set_defaults(func=cmd_ingest)
 

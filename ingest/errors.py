@@ -31,5 +31,21 @@ class StoreBusy(IngestError):
     """Another writer holds the collection's lock."""
 
 
+class InvalidFilter(IngestError):
+    """A search filter is not acceptable (key outside the documented pattern, too many values)."""
+
+
+class QueryTimeout(IngestError):
+    """A docstore query ran past its time limit and was interrupted."""
+
+
+class SourceMissing(IngestError):
+    """A pruning ingest's source path is missing or holds no file: nothing is deleted."""
+
+
+class StorageError(IngestError):
+    """Writing the store failed (disk full, read-only, I/O error); nothing published was changed."""
+
+
 class LoaderError(IngestError):
     """A file could not be read; the message says why (one line)."""

@@ -10,6 +10,7 @@ import os
 import posixpath
 import re
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ from ingest.errors import (
     IngestError,
     InvalidName,
     LoaderError,
+    SourceMissing,
+    StorageError,
 )
 from ingest.loaders import SUFFIXES, Limits, LoadedDocument, is_supported, load_file
 from ingest.search import search as run_search
@@ -40,7 +43,7 @@ from ingest.store.versions import MANIFEST, read_manifest, writer_lock
 from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, SearchHit
 
 log = logging.getLogger(__name__)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
 MAX_DOCUMENT_ID = 1024
 Progress = Callable[[str, int, int], None]
 
@@ -70,7 +73,7 @@ def normalize_document_id(raw: str) -> str:
 class _Pending:
     """Documents loaded and chunked, waiting to be embedded together."""
 
-    items: list[tuple[LoadedDocument, str, list[Chunk], bool]] = field(default_factory=list)
+    items: list[tuple[LoadedDocument, str, list[Chunk], bool, str | None]] = field(default_factory=list)
     chunks: int = 0
 
 
@@ -241,15 +244,25 @@ class KnowledgeBase:
     # ----- writing --------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _writing(self, name: str, *, create: bool) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+        """Hold the writer lock; a write error (disk full, read-only, I/O) becomes StorageError.
+
+        Writers build a new version beside the published one and abort it on any error, so a
+        StorageError always means the published version is unchanged.
+        """
         coll = self._dir(name)
         if not create and read_manifest(coll) is None:
             raise CollectionNotFound(f"collection {name!r} does not exist")
-        self.root.mkdir(parents=True, exist_ok=True)
-        with writer_lock(coll, self.lock_wait_s):
-            manifest = read_manifest(coll)  # re-read under the lock: the authoritative state
-            if manifest is None and not create:
-                raise CollectionNotFound(f"collection {name!r} does not exist")
-            yield coll, manifest
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with writer_lock(coll, self.lock_wait_s):
+                manifest = read_manifest(coll)  # re-read under the lock: the authoritative state
+                if manifest is None and not create:
+                    raise CollectionNotFound(f"collection {name!r} does not exist")
+                yield coll, manifest
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"collection {name!r}: writing failed ({_one_line(exc)}); the published version is unchanged"
+            ) from exc
 
     def _new_base(self) -> dict[str, Any]:
         emb = self.embedder
@@ -305,44 +318,74 @@ class KnowledgeBase:
         create: bool = True,
         progress: Progress | None = None,
     ) -> IngestSummary:
-        """Ingest files and directories (recursively); ids are paths relative to the directory or base_dir."""
-        files: list[tuple[str, Path]] = []
+        """Ingest files and directories (recursively); ids are paths relative to the directory or base_dir.
+
+        Each document remembers its source root (the directory, or base_dir, or a file's folder).
+        `prune` deletes only documents of this run's source roots that the run did not see, and a
+        missing path or a directory with no selected file is then SourceMissing, before anything
+        is written: an unmounted volume must not empty the collection.
+        """
+        files: list[tuple[str, Path, str | None]] = []
         failures: list[FileFailure] = []
+        roots: set[str] = set()
         for raw in paths:
             path = Path(raw)
             if path.is_dir():
-                root = base_dir or path
+                root = _root_key(base_dir or path)
+                roots.add(root)
+                before = len(files)
                 for f in _walk(path):
-                    rel = _relative_id(f, root)
+                    rel = _relative_id(f, base_dir or path)
                     if _selected(rel, include, exclude):
-                        files.append((rel, f))
+                        files.append((rel, f, root))
+                if prune and len(files) == before:
+                    raise SourceMissing(
+                        f"{path}: no files to ingest in this directory (is the volume mounted?); "
+                        "with prune nothing was ingested or deleted"
+                    )
             elif path.is_file():
                 rel = _relative_id(path, base_dir) if base_dir else path.name
+                root = _root_key(base_dir or path.parent)
+                roots.add(root)
                 if _selected(rel, include, exclude):
-                    files.append((rel, path))
+                    files.append((rel, path, root))
+            elif prune:
+                raise SourceMissing(
+                    f"{path}: no such file or directory; with prune nothing was ingested or deleted"
+                )
             else:
                 failures.append(FileFailure(str(path), "no such file or directory"))
-        return self._ingest(name, files, failures, prune=prune, create=create, progress=progress)
+        return self._ingest(
+            name, files, failures, prune_roots=roots if prune else None, create=create, progress=progress
+        )
 
     def ingest_files(
         self,
         name: str,
         files: Sequence[tuple[str, Path]],
         *,
+        source_root: str | None = None,
         prune: bool = False,
         create: bool = True,
         progress: Progress | None = None,
     ) -> IngestSummary:
-        """Ingest (document_id, path) pairs, e.g. uploads named by their original filename."""
-        return self._ingest(name, list(files), [], prune=prune, create=create, progress=progress)
+        """Ingest (document_id, path) pairs, e.g. uploads named by their original filename.
+
+        `prune` needs a `source_root`: it deletes that root's documents that are not among `files`.
+        """
+        if prune and source_root is None:
+            raise SourceMissing("prune needs a source root: only documents of that root are deleted")
+        items = [(doc_id, path, source_root) for doc_id, path in files]
+        prune_roots = {source_root} if prune and source_root is not None else None
+        return self._ingest(name, items, [], prune_roots=prune_roots, create=create, progress=progress)
 
     def _ingest(
         self,
         name: str,
-        files: list[tuple[str, Path]],
+        files: list[tuple[str, Path, str | None]],
         failures: list[FileFailure],
         *,
-        prune: bool,
+        prune_roots: set[str] | None,
         create: bool,
         progress: Progress | None,
     ) -> IngestSummary:
@@ -364,6 +407,7 @@ class KnowledgeBase:
             writer: VersionWriter | None = None
             seen: set[str] = set()
             failed_origins: set[str] = set()
+            reroot: dict[str, str] = {}  # unchanged documents now claimed by another source root
             pending = _Pending()
 
             def get_writer() -> VersionWriter:
@@ -373,17 +417,21 @@ class KnowledgeBase:
                 return writer
 
             try:
-                for done, (raw_id, path) in enumerate(files, 1):
-                    self._ingest_one(raw_id, path, known, seen, failed_origins, pending, summary)
+                for done, (raw_id, path, root) in enumerate(files, 1):
+                    self._ingest_one(
+                        raw_id, path, root, known, seen, failed_origins, reroot, pending, summary
+                    )
                     if pending.chunks >= self.embed_group:
                         self._flush(pending, get_writer(), summary)
                     if progress is not None:
                         progress(raw_id, done, len(files))
                 if pending.items:
                     self._flush(pending, get_writer(), summary)
-                if prune:
-                    for doc_id, (_sha, origin) in known.items():
-                        if doc_id not in seen and origin not in failed_origins:
+                if reroot:
+                    get_writer().set_roots(reroot)
+                if prune_roots is not None:
+                    for doc_id, (_sha, origin, root) in known.items():
+                        if root in prune_roots and doc_id not in seen and origin not in failed_origins:
                             get_writer().delete_document(doc_id)
                             summary.deleted += 1
                 if writer is None and manifest is None:
@@ -407,9 +455,11 @@ class KnowledgeBase:
         self,
         raw_id: str,
         path: Path,
-        known: dict[str, tuple[str, str]],
+        root: str | None,
+        known: dict[str, tuple[str, str, str | None]],
         seen: set[str],
         failed_origins: set[str],
+        reroot: dict[str, str],
         pending: _Pending,
         summary: IngestSummary,
     ) -> None:
@@ -430,6 +480,8 @@ class KnowledgeBase:
             ):
                 seen.add(origin)
                 summary.unchanged += 1
+                if root is not None and known[origin][2] != root:
+                    reroot[origin] = root
                 return
             docs = load_file(path, origin, self.limits)
         except (LoaderError, OSError) as exc:
@@ -459,6 +511,8 @@ class KnowledgeBase:
             old = known.get(doc.document_id)
             if old is not None and old[0] == doc.sha256:
                 summary.unchanged += 1
+                if root is not None and old[2] != root:
+                    reroot[doc.document_id] = root
                 continue
             chunks = self.chunker.split(doc)
             if chunks and self.chunk_guard is not None:
@@ -466,18 +520,18 @@ class KnowledgeBase:
             if not chunks:
                 summary.failures.append(FileFailure(doc.document_id, "no text to index (empty document)"))
                 continue
-            pending.items.append((doc, origin, chunks, old is not None))
+            pending.items.append((doc, origin, chunks, old is not None, root))
             pending.chunks += len(chunks)
 
     def _flush(self, pending: _Pending, writer: VersionWriter, summary: IngestSummary) -> None:
         """Embed all pending chunks in one call (length-sorted batches) and write them."""
-        texts = [c.index_text for _d, _o, chunks, _u in pending.items for c in chunks]
+        texts = [c.index_text for _d, _o, chunks, _u, _r in pending.items for c in chunks]
         vecs = self.embedder.encode(texts)
         at = 0
-        for doc, origin, chunks, updated in pending.items:
+        for doc, origin, chunks, updated, root in pending.items:
             n = len(chunks)
             tokens = [lexical.tokenize(c.index_text) for c in chunks]
-            writer.put_document(doc, origin, chunks, vecs[at : at + n], tokens)
+            writer.put_document(doc, origin, chunks, vecs[at : at + n], tokens, root=root)
             at += n
             summary.chunks += n
             if updated:
@@ -516,6 +570,11 @@ def _walk(root: Path) -> Iterator[Path]:
             p = Path(dirpath) / n
             if not n.startswith(".") and is_supported(p):
                 yield p
+
+
+def _root_key(root: Path) -> str:
+    """How a source root is remembered: its absolute path, symlinks resolved."""
+    return str(Path(root).resolve())
 
 
 def _relative_id(path: Path, root: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,12 +36,12 @@ from service.engine.supervisor import LoraLaunch, VLLMSupervisor, default_launch
 from service.errors import APIError, error_envelope, error_response, error_type_for_status
 from service.knowledge import KnowledgeService
 from service.llm import EngineModel
-from service.middleware import BodySizeLimit, HTTPMetrics, RequestContext
+from service.middleware import BodySizeLimit, BrowserGuard, HTTPMetrics, RequestContext
 from service.observability import tracing
 from service.observability.metrics import Metrics
 from service.rca.service import build_rca_service
 from service.safety import GuardPipeline
-from service.settings import Settings
+from service.settings import EngineSettings, Settings
 from service.state import AppState
 from service.tools.service import ToolService
 from service.ui import build_router as build_ui_router
@@ -54,6 +55,15 @@ CORS_EXPOSED_HEADERS = [
     "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
     "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
 ]  # fmt: skip
+
+
+def embedded_engine_key(eng: EngineSettings) -> str:
+    """The key the embedded vLLM demands and the gateway sends: the configured one, else a random
+    one made now (each gateway start). Without it any local user could reach the child on loopback
+    and skip the gateway's keys, limits and guards, or load LoRA adapters."""
+    if not eng.api_key:
+        eng.api_key = secrets.token_urlsafe(32)
+    return eng.api_key
 
 
 async def _start_engine(
@@ -72,7 +82,9 @@ async def _start_engine(
     from service.engine.model_prep import resolve_model
 
     model_path = await run_in_threadpool(resolve_model, eng.model, settings.models_dir)
+    embedded_engine_key(eng)
     spec = default_launch_spec(
+        api_key=eng.api_key,
         model_path=model_path,
         served_model_name=eng.served_model_name,
         dtype=choose_dtype(eng.dtype),
@@ -129,7 +141,15 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         engine = EngineClient(
             url, health=health, api_key=settings.engine.api_key, timeout_s=settings.engine.request_timeout_s
         )
-        knowledge = KnowledgeService(kb, metrics, settings.data_dir / "jobs")
+        knowledge = KnowledgeService(
+            kb,
+            metrics,
+            settings.data_dir / "jobs",
+            staging_root=settings.uploads_dir,
+            max_pending_jobs=settings.server.max_pending_jobs,
+            max_staged_bytes=settings.server.max_staged_upload_bytes,
+            max_job_records=settings.server.max_job_records,
+        )
         # Shared components, built once: the guards, the model interface (with its context-length
         # cache), the relay; the chat pipeline, tools and RCA are built over them.
         guard = GuardPipeline(settings.safety, metrics)  # input, context and output guards
@@ -162,7 +182,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         kb.chunk_guard = guard.ingest_chunks  # flag poisoned chunks at ingestion
         # alerts -> analyses; its workers start here
         state.rca = build_rca_service(
-            model=model, guard=guard, knowledge=knowledge, settings=settings, metrics=metrics
+            model=model, guard=guard, knowledge=knowledge, settings=settings, metrics=metrics, access=access
         )
         state.rca.start()
         metrics.build_info.info(
@@ -210,6 +230,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     log_ui_state(ui_dir)
     _install_error_handlers(app)
     install_openapi(app)  # request bodies the routers parse themselves, in /openapi.json
+    app.add_middleware(
+        BrowserGuard,
+        check_host=not access.enabled,
+        allowed_hosts=settings.server.allowed_hosts,
+        allowed_origins=settings.cors.allow_origins,
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.server.max_request_bytes,

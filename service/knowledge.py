@@ -33,6 +33,18 @@ def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
         return NotFound(msg, param="document_id", code="document_not_found")
     if isinstance(exc, ingest_errors.CollectionExists):
         return Conflict(msg, param="name", code="collection_exists")
+    if isinstance(exc, ingest_errors.InvalidFilter):
+        return BadRequest(msg, param="filters", code="invalid_filters")
+    if isinstance(exc, ingest_errors.QueryTimeout):
+        return APIError(
+            msg,
+            status_code=503,
+            error_type="service_unavailable",
+            code="query_timeout",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, ingest_errors.StorageError):
+        return APIError(msg, status_code=507, error_type="server_error", code="storage_error")
     if isinstance(exc, ingest_errors.InvalidName):
         return BadRequest(msg, param="name", code="invalid_name")
     if isinstance(exc, ingest_errors.StoreBusy):
@@ -60,10 +72,28 @@ def collection_not_found(name: str) -> NotFound:
 class KnowledgeService:
     """Retrieval and knowledge-base management; blocking library calls run in the thread pool."""
 
-    def __init__(self, kb: KnowledgeBase, metrics: Metrics, jobs_dir: Path) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        metrics: Metrics,
+        jobs_dir: Path,
+        *,
+        staging_root: Path | None = None,
+        max_pending_jobs: int = 16,
+        max_staged_bytes: int = 1024**3,
+        max_job_records: int = 1000,
+    ) -> None:
         self.kb = kb
         self.metrics = metrics
-        self.jobs = JobManager(jobs_dir, self._ingest_job, on_finished=self._job_finished)
+        self.jobs = JobManager(
+            jobs_dir,
+            self._ingest_job,
+            on_finished=self._job_finished,
+            staging_root=staging_root,
+            max_pending=max_pending_jobs,
+            max_staged_bytes=max_staged_bytes,
+            max_records=max_job_records,
+        )
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -139,8 +169,10 @@ class KnowledgeService:
     async def delete_document(self, name: str, document_id: str) -> None:
         await self._call(self.kb.delete_document, name, document_id)
 
-    def submit_upload(self, collection: str, files: list[tuple[str, Path]], staging_dir: Path) -> Job:
-        return self.jobs.submit(collection, files, staging_dir)
+    def submit_upload(
+        self, collection: str, files: list[tuple[str, Path]], staging_dir: Path, staged_bytes: int
+    ) -> Job:
+        return self.jobs.submit(collection, files, staging_dir, staged_bytes=staged_bytes)
 
     def _ingest_job(
         self, collection: str, files: list[tuple[str, Path]], progress: Callable[[str, int, int], None]

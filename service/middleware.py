@@ -94,6 +94,88 @@ class BodySizeLimit:
                 await too_large(send, limit)
 
 
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PROBES = frozenset({"/healthz", "/readyz"})  # kubelets probe with the pod IP as Host
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header or an Origin's authority: no port, no IPv6 brackets, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class BrowserGuard:
+    """What keeps web pages from driving the API through a visitor's browser (docs/security.md).
+
+    - JSON routes take only JSON: a POST/PUT/PATCH body must be `application/json` (or `+json`),
+      else 415. Browsers send text/plain, form and multipart bodies cross-site without a preflight;
+      only the upload route (multipart by design) takes another type.
+    - Without API keys (`check_host`), the Host header must name an allowed host (DNS rebinding
+      makes a page's own origin resolve to 127.0.0.1), and unsafe methods that carry an `Origin`
+      must come from an allowed host or a CORS origin (a cross-site form upload otherwise works).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        check_host: bool,
+        allowed_hosts: list[str],
+        allowed_origins: list[str] | None = None,
+    ) -> None:
+        self.app = app
+        self.check_host = check_host and "*" not in allowed_hosts
+        self.allowed_hosts = {host_name(h) for h in allowed_hosts}
+        self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins or []}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if self.check_host and path not in _PROBES:
+            host = host_name(headers.get("host", ""))
+            if host not in self.allowed_hosts:
+                await send_error(
+                    send, 400, "the Host header names a host this server does not answer for without API "
+                    "keys (server.allowed_hosts)", "invalid_request_error", "invalid_host",
+                )  # fmt: skip
+                return
+            origin = headers.get("origin")
+            if method in _UNSAFE and origin is not None and not self._origin_allowed(origin):
+                await send_error(
+                    send, 403, "cross-site requests are refused without API keys (allowed: "
+                    "server.allowed_hosts and cors.allow_origins)", "permission_error", "cross_site_request",
+                )  # fmt: skip
+                return
+        if method in ("POST", "PUT", "PATCH") and not path.endswith("/documents"):
+            ctype = headers.get("content-type")
+            has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+            if (ctype is not None and not _is_json(ctype)) or (ctype is None and has_body):
+                await send_error(
+                    send, 415, f"send the body as application/json (got {ctype or 'no Content-Type'})",
+                    "invalid_request_error", "unsupported_media_type",
+                )  # fmt: skip
+                return
+        await self.app(scope, receive, send)
+
+    def _origin_allowed(self, origin: str) -> bool:
+        origin = origin.rstrip("/").lower()
+        if "*" in self.allowed_origins or origin in self.allowed_origins:
+            return True
+        authority = origin.split("://", 1)[-1]
+        return origin != "null" and host_name(authority) in self.allowed_hosts
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"

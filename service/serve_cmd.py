@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from service.auth.bind import refuse_insecure_bind
+from service.auth.bind import is_loopback, refuse_insecure_bind
 from service.settings import Settings
 
 logger = logging.getLogger("ragserve.serve")
@@ -78,6 +78,17 @@ def run_serve(args: argparse.Namespace) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
+    if (
+        settings.auth_keys_file is None
+        and not is_loopback(settings.host)
+        and "*" not in settings.server.allowed_hosts
+    ):
+        print(
+            f"ragserve: without API keys only requests whose Host is one of {settings.server.allowed_hosts} "
+            "are answered (DNS rebinding defence); list the names clients use in "
+            'RAGSERVE_SERVER__ALLOWED_HOSTS (JSON list, or ["*"])',
+            file=sys.stderr,
+        )
     if args.engine_url:
         settings.engine.mode = "remote"
         settings.engine.url = args.engine_url

@@ -114,6 +114,16 @@ class RagSettings(BaseModel):
 class ServerSettings(BaseModel):
     max_request_bytes: int = 8 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
+    # Without API keys: the Host names the gateway answers for (DNS rebinding defence); "*": any.
+    # Serving without keys beyond loopback (--insecure) needs the names clients use listed here.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+    # Ingestion jobs queued or running, and the upload bytes they hold in staging: past either an
+    # upload is a 429 (docs/security.md). Job records kept: the newest max_job_records.
+    max_pending_jobs: int = Field(default=16, ge=1)
+    max_staged_upload_bytes: int = Field(default=1024**3, ge=1)
+    max_job_records: int = Field(default=1000, ge=1)
+    # Uploads are refused (507) when the data directory's file system has less free space than this.
+    min_free_disk_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     shutdown_grace_s: float = 30.0
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with request_id
@@ -151,6 +161,13 @@ class ToolSettings(BaseModel):
     allow_mutating: list[str] = Field(default_factory=list)  # server tools that change things
     prometheus_url: str | None = None
     prometheus_max_series: int = Field(default=20, ge=1)
+    # Cost bounds of one PromQL query (tools and RCA evidence): the span of a range query and of every
+    # range selector or subquery inside it, the points a range query returns, the series returned and
+    # the response size. The evaluation timeout sent to Prometheus is tool_timeout_s.
+    prometheus_max_range_s: float = Field(default=86400.0, gt=0)
+    prometheus_max_points: int = Field(default=1000, ge=10)
+    prometheus_max_result_series: int = Field(default=1000, ge=1)
+    prometheus_max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
 
 
 class AuthSettings(BaseModel):
@@ -165,6 +182,11 @@ class AuthSettings(BaseModel):
     redis_key_prefix: str = "ragserve:rl:"
     # `ragserve serve --insecure`: allow binding a non-loopback address without a keys file.
     allow_insecure: bool = False
+    # With keys, /metrics needs a key with the "metrics" permission (it names every collection and
+    # key); true opens it to anyone who can reach the port, as before.
+    public_metrics: bool = False
+    # Failed authentications per client address and minute; past it a 429 before any key is checked.
+    failed_auth_per_minute: int = Field(default=10, ge=1)
 
 
 class AdmissionSettings(BaseModel):
@@ -226,8 +248,11 @@ class RcaSettings(BaseModel):
     # Background analyses of webhook alerts.
     workers: int = Field(default=1, ge=1, le=16)
     queue_max: int = Field(default=100, ge=1)
+    # Alerts one webhook notification may carry (Alertmanager's max_alerts should stay below): more is a 400.
+    max_alerts_per_webhook: int = Field(default=50, ge=1)
     analysis_timeout_s: float = Field(default=300.0, gt=0)
-    # Stored analyses (SQLite under data_dir/rca): the oldest beyond max_rows or max_age_days go.
+    # Stored analyses (SQLite under data_dir/rca): the oldest beyond max_rows (per collection and API
+    # key, so one tenant's alerts never evict another's) or older than max_age_days go.
     retention_max_rows: int = Field(default=5000, ge=1)
     retention_max_age_days: float = Field(default=30.0, gt=0)
 

@@ -54,6 +54,23 @@ def load_file(path: Path, document_id: str, limits: Limits | None = None) -> lis
             f"{document_id}: {len(data)} bytes of text is over the limit of {limits.max_text_bytes}; "
             "split the file"
         )
+    docs = _load(kind, path, document_id, data, limits)
+    for doc in docs:
+        chars = sum(len(s.text) for s in doc.sections)
+        if chars > limits.max_document_chars:
+            name = (
+                document_id
+                if doc.document_id == document_id
+                else f"{document_id}: record {doc.document_id!r}"
+            )
+            raise LoaderError(
+                f"{name}: {chars} characters of text is over the per-document limit of "
+                f"{limits.max_document_chars}; split the file"
+            )
+    return docs
+
+
+def _load(kind: str, path: Path, document_id: str, data: bytes, limits: Limits) -> list[LoadedDocument]:
     if kind == "pdf":
         return load_pdf(path, document_id, data, limits)
     if kind == "markdown":

@@ -1,4 +1,4 @@
-"""Standalone PDF text extractor run in a child process: `python -I _pdf_worker.py FILE MAX_PAGES MEM_BYTES`.
+"""PDF text extractor run in a child process: `python -I _pdf_worker.py FILE MAX_PAGES MEM_BYTES MAX_CHARS`.
 
 It imports nothing from this project so the child starts fast and shares no state;
 it prints one JSON object on stdout: {"pages", "title", "author"} or {"error"}.
@@ -9,7 +9,11 @@ import resource
 import sys
 
 
-def _extract(path: str, max_pages: int) -> dict[str, object]:
+class _TooMuchText(BaseException):  # BaseException: pypdf catches Exception around form XObjects
+    pass
+
+
+def _extract(path: str, max_pages: int, max_chars: int) -> dict[str, object]:
     import pypdf
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -25,7 +29,22 @@ def _extract(path: str, max_pages: int) -> dict[str, object]:
         n = len(reader.pages)
         if n > max_pages:
             return {"error": f"PDF has {n} pages, more than the limit of {max_pages}"}
-        pages = [(p.extract_text() or "") for p in reader.pages]
+        # Text is counted as pypdf produces it (form XObjects drawn inside each other multiply a few
+        # bytes into megabytes): past max_chars extraction stops, holding no more than that.
+        total = 0
+
+        def count(text: str, *_args: object) -> None:
+            nonlocal total
+            total += len(text)
+            if total > max_chars:
+                raise _TooMuchText
+
+        pages: list[str] = []
+        try:
+            for p in reader.pages:
+                pages.append(p.extract_text(visitor_text=count) or "")
+        except _TooMuchText:
+            return {"error": f"extracted text is over the per-document limit of {max_chars} characters"}
         info: dict[str, object] = dict(reader.metadata or {})
         return {
             "pages": pages,
@@ -39,11 +58,11 @@ def _extract(path: str, max_pages: int) -> dict[str, object]:
 
 
 def main() -> None:
-    path, max_pages, mem = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    path, max_pages, mem, max_chars = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     if mem > 0:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     try:
-        out = _extract(path, max_pages)
+        out = _extract(path, max_pages, max_chars)
     except MemoryError:
         out = {"error": "PDF needs more memory than allowed to parse"}
     except Exception as exc:  # report any parser failure as one line

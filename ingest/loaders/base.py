@@ -27,6 +27,10 @@ class Limits:
     html_inline_bytes: int = 512 * 1024  # larger HTML is parsed in a child process (timeout, memory cap)
     html_inline_depth: int = 256  # and so is HTML nested this deep (tree building is quadratic in depth)
     max_html_depth: int = 5000  # deeper is refused at once (bs4 would need ~20 s at 5,000 levels here)
+    # Text one document may yield, whatever its format: a 2 KB PDF of nested forms can expand to
+    # megabytes, all held in memory and chunked under the collection's writer lock. The same as a
+    # text file's byte limit, so no format yields more than a plain text file may hold.
+    max_document_chars: int = 16 * 1024 * 1024
 
 
 @dataclass

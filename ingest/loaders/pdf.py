@@ -12,7 +12,7 @@ _WORKER = Path(__file__).with_name("_pdf_worker.py")
 
 def extract_pdf(path: Path, limits: Limits, source: str) -> dict[str, object]:
     """Run the isolated extractor; a hang, crash or error becomes a LoaderError."""
-    args = [str(path), str(limits.max_pages), str(limits.max_memory_bytes)]
+    args = [str(path), str(limits.max_pages), str(limits.max_memory_bytes), str(limits.max_document_chars)]
     return run_isolated(str(_WORKER), args, limits, source, "PDF")
 
 

@@ -20,6 +20,7 @@ from ingest.store import docstore, lexical, vectors
 from ingest.store.versions import (
     collect_garbage,
     fsync_tree,
+    read_manifest,
     version_dir_name,
     write_manifest,
 )
@@ -118,17 +119,22 @@ class VersionWriter:
         self.dir = coll_dir / version_dir_name(self.version)
         self._base = base  # manifest fields carried over (embedding model, dimension, created_at)
         self.analyzer = lexical.DEFAULT  # every published version is analyzed the current way
+        self.published = False
         if self.dir.exists():  # left behind by a writer that died before publishing
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         db = self.dir / docstore.FILENAME
-        if current:
-            self.conn = docstore.copy_docstore(coll_dir / str(current["dir"]) / docstore.FILENAME, db)
-        else:
-            self.conn = docstore.open_writable(db)
-        # Durability comes from fsync before publishing; an unpublished directory is discarded anyway.
-        self.conn.execute("PRAGMA synchronous=OFF")
-        self.conn.execute("PRAGMA journal_mode=MEMORY")
+        try:
+            if current:
+                self.conn = docstore.copy_docstore(coll_dir / str(current["dir"]) / docstore.FILENAME, db)
+            else:
+                self.conn = docstore.open_writable(db)
+            # Durability comes from fsync before publishing; an unpublished directory is discarded anyway.
+            self.conn.execute("PRAGMA synchronous=OFF")
+            self.conn.execute("PRAGMA journal_mode=MEMORY")
+        except BaseException:  # no writer object to abort: remove the half-made directory here
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     def delete_document(self, document_id: str) -> bool:
         """Remove a document and its chunks; False if it was not there."""
@@ -143,11 +149,14 @@ class VersionWriter:
         chunks: list[Chunk],
         embeddings: np.ndarray,
         tokens: list[list[str]],
+        *,
+        root: str | None = None,
     ) -> None:
-        """Insert or replace a document with its chunks."""
+        """Insert or replace a document with its chunks; `root`: the source root it came from."""
         self.delete_document(doc.document_id)
         self.conn.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (document_id, source, origin, sha256, chunks, ingested_at, metadata, "
+            "root) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 doc.document_id,
                 doc.source,
@@ -156,6 +165,7 @@ class VersionWriter:
                 len(chunks),
                 utc_now(),
                 _json(doc.metadata),
+                root,
             ),
         )
         self.conn.executemany(
@@ -176,6 +186,12 @@ class VersionWriter:
                 )
                 for c, e, t in zip(chunks, embeddings, tokens, strict=True)
             ],
+        )
+
+    def set_roots(self, roots: dict[str, str]) -> None:
+        """Record another source root for unchanged documents (document_id -> root)."""
+        self.conn.executemany(
+            "UPDATE documents SET root = ? WHERE document_id = ?", [(r, d) for d, r in roots.items()]
         )
 
     def publish(self, hnsw_threshold: int) -> dict[str, Any]:
@@ -225,10 +241,29 @@ class VersionWriter:
             "bm25_analyzer": self.analyzer.to_json(),
             "updated_at": utc_now(),
         }
-        write_manifest(self.coll_dir, manifest)
-        # Keep the previous version too: a reader that just read the old manifest may still be opening it.
-        collect_garbage(self.coll_dir, {self.version, self.version - 1})
+        try:
+            write_manifest(self.coll_dir, manifest)
+        except Exception as exc:
+            if not self.is_published():
+                raise
+            # The rename happened (readers see the new version); only syncing the directory failed.
+            log.warning("collection %s: version %d published, but %s", self.coll_dir.name, self.version, exc)
+        # From here on the version is live: nothing below may remove it (see `abort`).
+        self.published = True
+        try:
+            # Keep the previous version too: a reader that just read the old manifest may still be opening it.
+            collect_garbage(self.coll_dir, {self.version, self.version - 1})
+        except Exception as exc:  # old versions are left for the next publish to collect
+            log.warning("collection %s: removing old versions failed: %s", self.coll_dir.name, exc)
         return manifest
+
+    def is_published(self) -> bool:
+        """Whether the manifest names this version (True when it cannot be read: never delete then)."""
+        try:
+            current = read_manifest(self.coll_dir)
+        except (OSError, ValueError):
+            return True
+        return current is not None and current.get("dir") == self.dir.name
 
     def _carry_hnsw(
         self, ids: list[int], matrix: np.ndarray, toks: list[list[str]]
@@ -291,7 +326,9 @@ class VersionWriter:
         return prev_index, rowids, by_pos, dead
 
     def abort(self) -> None:
-        """Discard the unpublished version."""
+        """Discard the version unless it was published (then it is the live one and stays)."""
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
+        if self.published or self.is_published():
+            return
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ingest.errors import InvalidName
+from ingest.errors import IngestError, InvalidFilter, QueryTimeout
 from ingest.types import DocumentInfo
 
 FILENAME = "docstore.sqlite"
@@ -24,7 +26,8 @@ CREATE TABLE IF NOT EXISTS documents (
     sha256 TEXT NOT NULL,
     chunks INTEGER NOT NULL,
     ingested_at TEXT NOT NULL,
-    metadata TEXT NOT NULL
+    metadata TEXT NOT NULL,
+    root TEXT                      -- source root of the run that wrote it (None: an upload); prune scope
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
@@ -43,6 +46,22 @@ CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 """
 
 _COLUMNS = {"document_id": "document_id", "source": "source", "page": "page", "chunk_id": "chunk_id"}
+# Filter keys: plain names only (docs/security.md). The key reaches SQL as a bound JSON path, never as text.
+FILTER_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}", re.ASCII)
+MAX_FILTER_KEYS = 32
+MAX_FILTER_VALUES = 1000  # all keys together; SQLite allows 32,766 bound parameters per statement
+# A docstore statement running longer than this is interrupted (SQLite progress handler).
+STATEMENT_TIMEOUT_S = 10.0
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a copied docstore to the current schema (columns added since it was written)."""
+    if "root" not in _columns(conn, "documents"):
+        conn.execute("ALTER TABLE documents ADD COLUMN root TEXT")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def open_writable(path: Path) -> sqlite3.Connection:
@@ -61,40 +80,96 @@ def copy_docstore(src: Path, dst: Path) -> sqlite3.Connection:
     finally:
         source.close()
     conn.executescript(_SCHEMA)
+    _migrate(conn)
     return conn
 
 
 def filter_clause(filters: dict[str, Any]) -> tuple[str, list[Any]]:
-    """SQL WHERE clause for equality filters on columns or metadata keys; a list value means any-of."""
+    """SQL WHERE clause for equality filters on columns or metadata keys; a list value means any-of.
+
+    Keys must match FILTER_KEY_RE and every value is a bound parameter, the JSON path included,
+    so no part of a request ever becomes SQL text. Anything else is InvalidFilter.
+    """
+    if not isinstance(filters, dict):
+        raise InvalidFilter("filters must be an object of metadata key -> value or list of values")
+    if len(filters) > MAX_FILTER_KEYS:
+        raise InvalidFilter(f"filters: at most {MAX_FILTER_KEYS} keys, got {len(filters)}")
     parts: list[str] = []
     params: list[Any] = []
+    count = 0
     for key, value in filters.items():
-        if not isinstance(key, str) or not key or '"' in key or "\\" in key:
-            raise InvalidName(f"invalid filter key {key!r}")
-        expr = _COLUMNS.get(key) or f"json_extract(metadata, '$.\"{key}\"')"
+        if not isinstance(key, str) or not FILTER_KEY_RE.fullmatch(key):
+            raise InvalidFilter(
+                f"invalid filter key {str(key)[:80]!r}: use 1-64 ASCII letters, digits, '_', '.', ':', '-', "
+                "starting with a letter or '_'"
+            )
         values = list(value) if isinstance(value, (list, tuple, set)) else [value]
         if not values:
             parts.append("0")
             continue
         for v in values:
             if not isinstance(v, (str, int, float, bool)) and v is not None:
-                raise InvalidName(f"filter {key!r}: values must be strings, numbers or booleans")
+                raise InvalidFilter(f"filter {key!r}: values must be strings, numbers or booleans")
+        if key in _COLUMNS:
+            expr = _COLUMNS[key]
+        else:
+            expr = "json_extract(metadata, ?)"
+            params.append(f'$."{key}"')
+        count += len(values)
+        if count > MAX_FILTER_VALUES:
+            raise InvalidFilter(f"filters: at most {MAX_FILTER_VALUES} values in all")
         parts.append(f"{expr} IN ({', '.join('?' * len(values))})")
         params.extend(values)
     return " AND ".join(parts) or "1", params
 
 
 class DocstoreReader:
-    """Read-only, thread-safe access to a published (immutable) docstore."""
+    """Read-only, thread-safe access to a published (immutable) docstore.
 
-    def __init__(self, path: Path) -> None:
+    Each thread gets its own connection, so no lock is held while a statement runs: a slow query
+    delays only its own caller. Every statement is interrupted past `statement_timeout_s`.
+    """
+
+    def __init__(self, path: Path, *, statement_timeout_s: float = STATEMENT_TIMEOUT_S) -> None:
         # immutable=1: published versions never change, so SQLite skips locking and journals.
-        self._conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
+        self._uri = f"file:{path}?mode=ro&immutable=1"
+        self.statement_timeout_s = statement_timeout_s
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()  # guards _conns only; never held around a statement
+        self._closed = False
+        self._conn()  # open once here, so a missing or broken file fails at load time
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    raise IngestError("the docstore was closed (the collection changed); retry")
+                self._conns.append(conn)
+            self._local.conn = conn
+        return conn
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        conn = self._conn()
+        deadline = time.monotonic() + self.statement_timeout_s
+
+        def past_deadline() -> int:
+            return 1 if time.monotonic() > deadline else 0  # non-zero interrupts the statement
+
+        conn.set_progress_handler(past_deadline, 10_000)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise QueryTimeout(
+                    f"the search filter query ran past {self.statement_timeout_s:g} s and was stopped"
+                ) from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
 
     def documents(self) -> list[DocumentInfo]:
         """All documents, by id."""
@@ -103,9 +178,12 @@ class DocstoreReader:
         )
         return [DocumentInfo(*r) for r in rows]
 
-    def fingerprints(self) -> dict[str, tuple[str, str]]:
-        """document_id -> (sha256, origin file) for change detection."""
-        return {d: (h, o) for d, h, o in self._query("SELECT document_id, sha256, origin FROM documents")}
+    def fingerprints(self) -> dict[str, tuple[str, str, str | None]]:
+        """document_id -> (sha256, origin file, source root) for change detection and pruning."""
+        has_root = "root" in {r[1] for r in self._query("PRAGMA table_info(documents)")}
+        root = "root" if has_root else "NULL"  # written before roots were recorded: never pruned
+        rows = self._query(f"SELECT document_id, sha256, origin, {root} FROM documents")
+        return {d: (h, o, r) for d, h, o, r in rows}
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """Chunks by internal row id."""
@@ -143,6 +221,9 @@ class DocstoreReader:
         return [tok.split(" ") if tok else [] for (tok,) in rows]
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close every thread's connection."""
         with self._lock:
-            self._conn.close()
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()

@@ -19,7 +19,7 @@ from ingest.errors import StoreBusy
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 FORMAT = 1
-_VERSION_DIR = re.compile(r"^v(\d{6,})$")
+_VERSION_DIR = re.compile(r"\Av(\d{6,})\Z")
 
 
 def version_dir_name(version: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import uuid
 from typing import Any
@@ -14,7 +15,7 @@ from service.api.deps import StateDep, parse_body
 from service.api.docs import documented
 from service.auth import PermissionDenied, Principal, audit
 from service.auth.deps import PrincipalDep
-from service.errors import BadRequest, NotFound
+from service.errors import APIError, BadRequest, NotFound
 from service.protocol.openai import CollectionCreate
 from service.protocol.responses import (
     CollectionInfo,
@@ -41,6 +42,30 @@ def check_filename(name: str | None) -> str:
     if len(name) > 255:
         raise BadRequest("filename is longer than 255 characters", param="file")
     return name
+
+
+def insufficient_storage(detail: str) -> APIError:
+    return APIError(
+        f"not enough disk space to accept the upload ({detail}); retry when space is freed",
+        status_code=507,
+        error_type="server_error",
+        code="insufficient_storage",
+        headers={"Retry-After": "60"},
+    )
+
+
+def _check_room(state: StateDep, incoming: int) -> None:
+    """429 when the job queue or staged bytes are full, 507 when the disk is nearly full: before writing."""
+    state.knowledge.jobs.check_capacity(incoming)
+    root = state.settings.data_dir
+    try:
+        free = shutil.disk_usage(root if root.exists() else root.parent).free
+    except OSError:
+        return
+    if free - incoming < state.settings.server.min_free_disk_bytes:
+        raise insufficient_storage(
+            f"{free} bytes free, {state.settings.server.min_free_disk_bytes} kept free"
+        )
 
 
 def _may_manage(principal: Principal, collection: str, what: str, action: str) -> None:
@@ -131,6 +156,11 @@ async def upload_documents(name: str, request: Request, state: StateDep, princip
     _may_manage(principal, name, "upload documents", "documents.upload")
     if not (request.headers.get("content-type") or "").startswith("multipart/form-data"):
         raise BadRequest("send the files as multipart/form-data in the field 'file'", param="file")
+    try:
+        incoming = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        incoming = 0
+    _check_room(state, incoming)
     form = await request.form(max_files=MAX_FILES_PER_UPLOAD, max_fields=16)
     uploads = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
     if not uploads:
@@ -142,6 +172,7 @@ async def upload_documents(name: str, request: Request, state: StateDep, princip
         await state.knowledge.create_collection(name)  # uploading to a new name creates it
     staging = state.settings.uploads_dir / uuid.uuid4().hex
     files = []
+    staged = 0
     try:
         for i, (upload, filename) in enumerate(zip(uploads, names, strict=True)):
             target_dir = staging / str(i)
@@ -149,13 +180,19 @@ async def upload_documents(name: str, request: Request, state: StateDep, princip
             target = target_dir / filename
             with target.open("wb") as out:
                 shutil.copyfileobj(upload.file, out, length=1024 * 1024)
+            staged += target.stat().st_size
             files.append((filename, target))
+        job = state.knowledge.submit_upload(name, files, staging, staged)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise BadRequest(f"could not store the upload: {exc}") from exc
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise insufficient_storage(exc.strerror or str(exc)) from exc
+        raise APIError(f"could not store the upload: {exc.strerror or exc}", code="upload_failed") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     finally:
         await form.close()
-    job = state.knowledge.submit_upload(name, files, staging)
     audit(principal, "documents.upload", collection=name, job_id=job.job_id, files=len(names))
     return JSONResponse(
         {"job_id": job.job_id, "status": job.status, "collection": name, "files": names},

@@ -132,7 +132,7 @@ async def alertmanager_webhook(
 ) -> JSONResponse:
     name = collection or state.settings.default_collection
     await state.knowledge.require(name)
-    result = _rca(state).webhook(body, collection=name)
+    result = await _rca(state).webhook(body, collection=name)
     return JSONResponse(result.model_dump(mode="json"), status_code=202)
 
 

@@ -38,8 +38,10 @@ logger = logging.getLogger("ragserve.auth")
 
 GenerationResult = dict[str, Any] | AsyncIterator[bytes]
 
-# Never behind a key: probes and the scrape (they carry no secrets and must work without one).
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Never behind a key: the probes (they say only ready or not). /metrics needs a key with the
+# "metrics" permission when keys are configured (auth.public_metrics opens it).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+METRICS_PATH = "/metrics"
 # The web UI's static files (service/ui.py) and the redirect to it: public, so the page can load and
 # ask for a key; they hold no data, and every API call the page makes is checked as usual.
 PUBLIC_UI_PATHS = frozenset({"/", "/ui"})
@@ -117,6 +119,7 @@ class AccessControl:
             if cfg.redis_url
             else LocalRateLimiter()
         )
+        self._auth_failed_at: dict[str, float] = {}  # client address -> last failed authentication
         adm = settings.admission
         self.queue = AdmissionQueue(
             max_concurrent=adm.max_concurrent,
@@ -157,6 +160,32 @@ class AccessControl:
         if principal is None:
             raise Unauthorized("incorrect API key provided")
         return principal
+
+    # -- failed authentication, per client address ------------------------------------------------
+
+    async def auth_failures_wait(self, client: str) -> float | None:
+        """Seconds until this address may present a key again, or None when it may now.
+
+        Checked before the key is, so a guesser learns nothing while throttled. Only addresses that
+        failed here within the last minute cost a bucket look-up (shared in Redis when configured).
+        """
+        failed = self._auth_failed_at.get(client)
+        if failed is None or time.monotonic() - failed > 60:
+            return None
+        limit = self.settings.auth.failed_auth_per_minute
+        decision = await self.limiter.take(f"authfail:{client}", {"requests": (limit, 0)})
+        bucket = decision.buckets.get("requests")
+        if bucket is None or bucket.remaining >= 1:
+            return None
+        return 60.0 / limit
+
+    async def record_auth_failure(self, client: str) -> None:
+        limit = self.settings.auth.failed_auth_per_minute
+        if len(self._auth_failed_at) > 10_000:  # bounded: forget the oldest half
+            for addr, _ in sorted(self._auth_failed_at.items(), key=lambda kv: kv[1])[:5_000]:
+                del self._auth_failed_at[addr]
+        self._auth_failed_at[client] = time.monotonic()
+        await self.limiter.take(f"authfail:{client}", {"requests": (limit, 1)})
 
     def limits(self, principal: Principal) -> tuple[int | None, int | None]:
         cfg = self.settings.auth
@@ -213,7 +242,7 @@ class AccessControl:
         deadline = time.monotonic() + self.settings.admission.request_timeout_s
         reserved = await self._take_tokens(ra, raw)
         try:
-            waited = await self.queue.acquire()
+            waited = await self.queue.acquire(max_wait_s=deadline - time.monotonic())
         except Overloaded as exc:
             ra.rejection = str(exc.code)
             await self._settle(ra, reserved, failed=True)
@@ -300,6 +329,19 @@ class AccessControl:
         if not decision.allowed:
             raise self._limited(ra, decision, "tokens")
         return estimate
+
+    async def charge_tokens(self, principal: Principal, raw: Mapping[str, Any]) -> int:
+        """Take a background job's estimated tokens from the key's bucket now (429 if empty); the amount."""
+        return await self._take_tokens(RequestAccess(principal), raw)
+
+    async def refund_tokens(self, principal: Principal, tokens: int) -> None:
+        """Give tokens back to the key's bucket (negative: take more, e.g. a job that used more)."""
+        _, tpm = self.limits(principal)
+        if tpm and tokens:
+            try:
+                await self.limiter.adjust(principal.name, "tokens", tpm, -tokens)
+            except Exception:
+                logger.exception("could not reconcile the token bucket of key '%s'", principal.name)
 
     async def _settle(self, ra: RequestAccess, reserved: int, *, failed: bool) -> None:
         """Replace the estimate by what the engine reported (or give it back if nothing ran)."""

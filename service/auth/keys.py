@@ -32,12 +32,24 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from service.auth.principal import ALL_COLLECTIONS, Principal, Role
+from service.auth.principal import ALL_COLLECTIONS, Permission, Principal, Role
 
 logger = logging.getLogger("ragserve.auth")
 audit_logger = logging.getLogger("ragserve.audit")
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# Plain keys in the file must look random: a guessable key is as good as none (docs/security.md).
+MIN_KEY_LENGTH = 32
+MIN_KEY_DISTINCT = 12
+
+
+def weak_key_reason(key: str) -> str | None:
+    """Why a plain key is too weak to accept, or None (length and variety: `secrets.token_urlsafe(32)`)."""
+    if len(key) < MIN_KEY_LENGTH:
+        return f"is {len(key)} characters; use at least {MIN_KEY_LENGTH} random ones"
+    if len(set(key)) < MIN_KEY_DISTINCT:
+        return f"uses only {len(set(key))} distinct characters; use a random key"
+    return None
 
 
 class KeyFileError(ValueError):
@@ -49,11 +61,22 @@ class KeyEntry(BaseModel):
 
     name: str = Field(pattern=_NAME_PATTERN)
     key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    key: str | None = Field(default=None, min_length=8)
+    key: str | None = Field(default=None)
     role: Role = "user"
-    collections: list[str] = Field(min_length=1)
+    collections: list[str] = Field(default_factory=list)
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
+    permissions: list[Permission] = Field(default_factory=list)
+
+    @field_validator("key")
+    @classmethod
+    def _strong(cls, v: str | None) -> str | None:
+        if v is not None and (why := weak_key_reason(v)) is not None:
+            raise ValueError(
+                f'key {why} (make one with: python -c \'import secrets; print("rs-" + '
+                "secrets.token_urlsafe(32))'), or give key_sha256 of such a key"
+            )
+        return v
 
     @field_validator("collections", mode="before")
     @classmethod
@@ -64,6 +87,8 @@ class KeyEntry(BaseModel):
     def _one_secret(self) -> KeyEntry:
         if (self.key is None) == (self.key_sha256 is None):
             raise ValueError("give exactly one of key_sha256 (recommended) or key")
+        if not self.collections and not self.permissions:
+            raise ValueError("collections: list at least one collection (or '*'), or give permissions")
         return self
 
     def digest(self) -> bytes:
@@ -80,6 +105,7 @@ class KeyEntry(BaseModel):
             collections=names,
             requests_per_minute=self.requests_per_minute,
             tokens_per_minute=self.tokens_per_minute,
+            permissions=frozenset(self.permissions),
         )
 
 

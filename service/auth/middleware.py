@@ -13,7 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import context
 from service.auth.context import RequestAccess
-from service.auth.gate import AccessControl, is_public
+from service.auth.gate import METRICS_PATH, AccessControl, is_public
+from service.auth.principal import PermissionDenied
+from service.auth.ratelimit import retry_headers
 from service.errors import APIError
 
 GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
@@ -31,20 +33,40 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, *, access: AccessControl) -> None:
         self.app = app
         self.access = access
+        self._metrics_public = not access.enabled or access.settings.auth.public_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_public(scope["path"]):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or is_public(path) or (path == METRICS_PATH and self._metrics_public):
             await self.app(scope, receive, send)
             return
         metrics = self.access.metrics
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if self.access.enabled and (wait := await self.access.auth_failures_wait(client)) is not None:
+            metrics.rejected_requests.labels("429", "auth_failures").inc()
+            await _send_api_error(send, _too_many_failures(wait))
+            return
         try:
             principal = self.access.authenticate(headers)
         except APIError as exc:
             sent = "authorization" in headers or "api-key" in headers
             reason = "invalid_api_key" if sent else "missing_api_key"
             metrics.rejected_requests.labels("401", reason).inc()
+            if sent:
+                await self.access.record_auth_failure(client)
             await _send_api_error(send, exc)
+            return
+        if path == METRICS_PATH and not principal.may("metrics"):
+            metrics.rejected_requests.labels("403", "permission").inc()
+            await _send_api_error(
+                send,
+                PermissionDenied(
+                    f"the API key '{principal.name}' may not read metrics (they name every collection "
+                    "and key); give a key the 'metrics' permission for the scraper",
+                    code="permission_denied",
+                ),
+            )
             return
         ra = RequestAccess(principal)
         scope.setdefault("state", {})["principal"] = principal
@@ -79,6 +101,16 @@ class AuthMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             context.unbind(token)
+
+
+def _too_many_failures(wait_s: float) -> APIError:
+    return APIError(
+        "too many failed authentications from this address; retry later with a valid API key",
+        status_code=429,
+        error_type="rate_limit_error",
+        code="too_many_auth_failures",
+        headers=retry_headers(wait_s),
+    )
 
 
 async def _send_api_error(send: Send, exc: APIError) -> None:

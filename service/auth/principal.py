@@ -10,6 +10,9 @@ from service.errors import APIError
 
 Role = Literal["admin", "user"]
 ALL_COLLECTIONS = "*"
+# Permissions a key holds beyond its role: "metrics" reads /metrics (it names every collection and
+# key), "promql" runs PromQL against the configured Prometheus (tools, RCA evidence).
+Permission = Literal["metrics", "promql"]
 
 
 class PermissionDenied(APIError):
@@ -26,10 +29,15 @@ class Principal:
     collections: frozenset[str] | None
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    permissions: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def may(self, permission: str) -> bool:
+        """Whether the key holds this permission (see `Permission`)."""
+        return permission in self.permissions
 
     def can_read(self, collection: str) -> bool:
         """Whether this key may see the collection (search it, list its documents, chat over it)."""
@@ -58,4 +66,6 @@ class Principal:
 
 
 # When no keys file is configured every caller is this one: all collections, admin, default limits.
-ANONYMOUS = Principal(name="anonymous", role="admin", collections=None)
+ANONYMOUS = Principal(
+    name="anonymous", role="admin", collections=None, permissions=frozenset({"metrics", "promql"})
+)  # without keys everything is open (loopback only unless --insecure)

@@ -82,6 +82,9 @@ class VLLMLaunchSpec:
     lora: LoraLaunch | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    # The key vLLM demands on /v1/* (its --api-key), handed over in VLLM_API_KEY: the environment of
+    # a process is readable by its user only, its command line by every local user.
+    api_key: str | None = None
 
     @property
     def url(self) -> str:
@@ -121,6 +124,9 @@ class VLLMLaunchSpec:
         if self.lora is not None and self.lora.runtime_updates:
             env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
         env.update(self.env)
+        env.pop("VLLM_API_KEY", None)  # never one inherited from the gateway's environment
+        if self.api_key:
+            env["VLLM_API_KEY"] = self.api_key
         return env
 
 
@@ -343,8 +349,10 @@ def default_launch_spec(
     extra_args: list[str],
     quantization: str | None = None,
     lora: LoraLaunch | None = None,
+    api_key: str | None = None,
 ) -> VLLMLaunchSpec:
     return VLLMLaunchSpec(
+        api_key=api_key,
         model=str(model_path),
         served_model_name=served_model_name,
         dtype=dtype,

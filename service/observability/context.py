@@ -7,7 +7,7 @@ import uuid
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID = re.compile(r"^[A-Za-z0-9._:/@+=-]{1,128}$")
+_VALID = re.compile(r"\A[A-Za-z0-9._:/@+=-]{1,128}\Z")
 
 request_id_var: ContextVar[str | None] = ContextVar("ragserve_request_id", default=None)
 

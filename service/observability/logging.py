@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,38 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "taskName",
     "color_message",  # uvicorn adds color_message
 }
+
+
+# Characters that could end a log line or rewrite a terminal: C0 controls, DEL, C1 controls, and the
+# Unicode line and paragraph separators. Logged fields come from clients (paths, names, headers).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (`\\n`, `\\x1b`, `\\u2028`)."""
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group()
+        if ch in "\n\r\t":
+            return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch]
+        return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+    return _UNSAFE.sub(one, text)
+
+
+class SafeTextFormatter(logging.Formatter):
+    """The text format with control characters escaped in every field, so one record is one line.
+
+    Tracebacks keep their lines, each escaped: a client-chosen exception message cannot add a line
+    that looks like a record of its own.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        text = super().formatException(ei)
+        return "\n".join("    " + escape_controls(line) for line in text.splitlines())
 
 
 class RequestIdFilter(logging.Filter):
@@ -53,13 +86,16 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
         if record.exc_info:
             out["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(out, ensure_ascii=False)
+        # json.dumps escapes C0 controls; the line separators too, for shippers that split on them.
+        return json.dumps(out, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def logging_config(fmt: str = "text", level: str = "info") -> dict[str, Any]:
     """A `logging.config.dictConfig` for the server (also passed to uvicorn as `log_config`)."""
     formatter: dict[str, Any] = (
-        {"()": f"{__name__}.JsonFormatter"} if fmt == "json" else {"format": TEXT_FORMAT}
+        {"()": f"{__name__}.JsonFormatter"}
+        if fmt == "json"
+        else {"()": f"{__name__}.SafeTextFormatter", "fmt": TEXT_FORMAT}
     )
     lvl = level.upper()
     return {

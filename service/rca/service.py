@@ -19,7 +19,10 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
-from service.errors import APIError
+from service.auth.context import RequestAccess, bind, current_principal, unbind
+from service.auth.gate import AccessControl
+from service.auth.principal import ANONYMOUS, Principal
+from service.errors import APIError, BadRequest
 from service.knowledge import KnowledgeService
 from service.llm import ChatModel
 from service.observability.metrics import Metrics
@@ -45,8 +48,15 @@ logger = logging.getLogger("ragserve.rca")
 
 class RcaService:
     def __init__(
-        self, *, analyzer: RcaAnalyzer, store: AnalysisStore, settings: Settings, metrics: Metrics
+        self,
+        *,
+        analyzer: RcaAnalyzer,
+        store: AnalysisStore,
+        settings: Settings,
+        metrics: Metrics,
+        access: AccessControl | None = None,
     ) -> None:
+        self.access = access
         self.analyzer = analyzer
         self.store = store
         self.settings = settings
@@ -139,12 +149,14 @@ class RcaService:
 
     def _create_running(self, req: RcaRequest) -> str:
         collection = req.collection or self.settings.default_collection
+        principal = current_principal() or ANONYMOUS
         created = self.store.create(
             alert=alert_summary(req.alert),
             collection=collection,
             source="api",
             request=req.model_dump(mode="json", exclude={"stream"}),
             status="running",
+            owner=principal.name,
         )
         return created.analysis_id
 
@@ -172,7 +184,23 @@ class RcaService:
 
     # -- the webhook ------------------------------------------------------------------------
 
-    def webhook(self, payload: AlertmanagerWebhook, *, collection: str) -> WebhookResponse:
+    async def webhook(self, payload: AlertmanagerWebhook, *, collection: str) -> WebhookResponse:
+        """Store and queue the firing alerts, resolve the resolved ones, in the sender's scope.
+
+        The sending key owns what it creates: dedup and resolve see only its analyses in this
+        collection, and each new analysis takes its estimated tokens from the key's bucket now
+        (429 when empty; Alertmanager retries) and is reconciled with the real usage when it ends.
+        """
+        limit = self.cfg.max_alerts_per_webhook
+        if len(payload.alerts) > limit:
+            raise BadRequest(
+                f"the notification carries {len(payload.alerts)} alerts, more than {limit} "
+                "(rca.max_alerts_per_webhook); lower max_alerts in the Alertmanager receiver",
+                param="alerts",
+                code="too_many_alerts",
+            )
+        principal = current_principal() or ANONYMOUS
+        owner = principal.name
         results: list[WebhookAlertResult] = []
         for raw_alert in payload.alerts:
             alert = with_fingerprint(raw_alert)
@@ -180,18 +208,28 @@ class RcaService:
             fp = summary.fingerprint
             aid: str | None
             if alert.status == "resolved":
-                touched = self.store.resolve(fp, alert.endsAt)
+                touched = self.store.resolve(fp, alert.endsAt, collection=collection, owner=owner)
                 action = "resolved" if touched else "ignored"
                 aid = touched[-1] if touched else None
             else:
                 req = RcaRequest(alert=alert, collection=collection)
+                charged = 0
+                if self.store.find_live(fp, collection, owner) is None and self.access is not None:
+                    charged = await self.access.charge_tokens(
+                        principal, describe_request(req, self.cfg.max_tokens)
+                    )
                 created = self.store.create(
                     alert=summary,
                     collection=collection,
                     source="webhook",
                     request=req.model_dump(mode="json", exclude={"stream"}),
                     dedupe=True,
+                    owner=owner,
+                    owner_json=principal_to_json(principal),
+                    charged=charged,
                 )
+                if not created.created and charged and self.access is not None:
+                    await self.access.refund_tokens(principal, charged)  # raced with an equal alert
                 aid = created.analysis_id
                 action = "queued" if created.created else "duplicate"
                 if created.created and not self._offer(aid):
@@ -243,6 +281,11 @@ class RcaService:
         except ValidationError as exc:
             self.store.fail(aid, f"stored request is invalid: {exc.errors()[0].get('msg')}")
             return
+        # Run as the key that sent the alert: its collections bound the search, its usage is counted.
+        owner, charged = self.store.owner_of(aid)
+        principal = principal_from_json(owner) if owner is not None else None
+        ra = RequestAccess(principal) if principal is not None else None
+        token = bind(ra)
         try:
             async with asyncio.timeout(self.cfg.analysis_timeout_s):
                 await self._run(aid, req, "webhook" if source == "webhook" else "api")
@@ -250,12 +293,41 @@ class RcaService:
             self.store.fail(aid, f"the analysis took longer than {self.cfg.analysis_timeout_s:g} s")
         except APIError:
             pass  # stored as failed by _run, with the error's message
+        finally:
+            unbind(token)
+            if ra is not None and principal is not None and self.access is not None and charged:
+                used = ra.tokens_used if ra.usage_reported else charged
+                await self.access.refund_tokens(principal, charged - used)
 
 
-def describe_request(req: RcaRequest) -> dict[str, Any]:
+def principal_to_json(p: Principal) -> dict[str, Any]:
+    """What a background analysis needs of the key that sent it (never the key itself)."""
+    return {
+        "name": p.name,
+        "role": p.role,
+        "collections": sorted(p.collections) if p.collections is not None else None,
+        "requests_per_minute": p.requests_per_minute,
+        "tokens_per_minute": p.tokens_per_minute,
+        "permissions": sorted(p.permissions),
+    }
+
+
+def principal_from_json(d: dict[str, Any]) -> Principal:
+    cols = d.get("collections")
+    return Principal(
+        name=str(d["name"]),
+        role=d.get("role", "user"),
+        collections=frozenset(cols) if cols is not None else None,
+        requests_per_minute=d.get("requests_per_minute"),
+        tokens_per_minute=d.get("tokens_per_minute"),
+        permissions=frozenset(d.get("permissions") or ()),
+    )
+
+
+def describe_request(req: RcaRequest, default_max_tokens: int | None = None) -> dict[str, Any]:
     """What the token-rate limiter estimates a request's cost from (prompt characters + max_tokens)."""
     text = json.dumps(req.alert.model_dump(mode="json"))[:8000]
-    return {"prompt": text, "max_tokens": req.options.max_tokens}
+    return {"prompt": text, "max_tokens": req.options.max_tokens or default_max_tokens}
 
 
 def build_rca_service(
@@ -265,6 +337,7 @@ def build_rca_service(
     knowledge: KnowledgeService,
     settings: Settings,
     metrics: Metrics,
+    access: AccessControl | None = None,
 ) -> RcaService:
     """The RCA service over the app's model interface, guards, knowledge base and settings."""
     analyzer = RcaAnalyzer(model=model, knowledge=knowledge, settings=settings, metrics=metrics, guard=guard)
@@ -274,4 +347,4 @@ def build_rca_service(
         max_rows=cfg.retention_max_rows,
         max_age_s=cfg.retention_max_age_days * 86400,
     )
-    return RcaService(analyzer=analyzer, store=store, settings=settings, metrics=metrics)
+    return RcaService(analyzer=analyzer, store=store, settings=settings, metrics=metrics, access=access)

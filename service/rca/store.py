@@ -1,5 +1,8 @@
 """Stored analyses: one SQLite file under the data dir, deduplicated by alert fingerprint, bounded.
 
+Tenants never touch each other's analyses: dedup, resolve and retention are scoped to the
+(collection, owner) pair, the owner being the API key that created the analysis.
+
 Every call is short (an indexed lookup or one row written) and runs under one lock, so the
 dedup check and the insert of a new analysis are atomic for the whole process.
 """
@@ -44,13 +47,21 @@ CREATE TABLE IF NOT EXISTS analyses (
     error TEXT,
     alert_json TEXT NOT NULL,
     request_json TEXT NOT NULL,
-    result_json TEXT
+    result_json TEXT,
+    owner TEXT NOT NULL DEFAULT '',
+    owner_json TEXT,
+    charged INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS analyses_fingerprint ON analyses (fingerprint, created_at);
 CREATE INDEX IF NOT EXISTS analyses_created ON analyses (created_at, id);
 """
 
 _ACTIVE = ("queued", "running")
+_ADDED_COLUMNS = (
+    ("owner", "TEXT NOT NULL DEFAULT ''"),
+    ("owner_json", "TEXT"),
+    ("charged", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 def new_id() -> str:
@@ -109,6 +120,13 @@ class AnalysisStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(analyses)")}
+        for column, decl in _ADDED_COLUMNS:
+            if column not in have:  # a store written by an older version
+                self._db.execute(f"ALTER TABLE analyses ADD COLUMN {column} {decl}")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS analyses_scope ON analyses (collection, owner, created_at)"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -125,34 +143,49 @@ class AnalysisStore:
         request: dict[str, Any],
         status: AnalysisStatus = "queued",
         dedupe: bool = False,
+        owner: str = "",
+        owner_json: dict[str, Any] | None = None,
+        charged: int = 0,
     ) -> Enqueued:
         """Insert a new analysis; with `dedupe`, return the live one for this firing alert instead.
 
-        Live means: the alert is still firing and its analysis is queued, running or completed. A
-        failed analysis is retried; an alert that resolved and fires again gets a new analysis.
+        Live means: the alert is still firing and its analysis is queued, running or completed, in
+        the same collection and created by the same `owner` (API key name). A failed analysis is
+        retried; an alert that resolved and fires again gets a new analysis. `charged`: tokens taken
+        from the owner's bucket for it, reconciled when it finishes.
         """
         now = time.time()
         with self._lock:
             if dedupe:
-                row = self._db.execute(
-                    "SELECT id FROM analyses WHERE fingerprint = ? AND alert_status = 'firing' "
-                    "AND status != 'failed' ORDER BY created_at DESC LIMIT 1",
-                    (alert.fingerprint,),
-                ).fetchone()
-                if row is not None:
-                    return Enqueued(str(row["id"]), created=False)
+                live = self._live(alert.fingerprint, collection, owner)
+                if live is not None:
+                    return Enqueued(live, created=False)
             aid = new_id()
             self._db.execute(
                 "INSERT INTO analyses (id, fingerprint, alertname, collection, source, status, alert_status, "
-                "created_at, updated_at, started_at, alert_json, request_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, updated_at, started_at, alert_json, request_json, owner, owner_json, charged) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     aid, alert.fingerprint, alert.alertname, collection, source, status, alert.status, now,
                     now, now if status == "running" else None, alert.model_dump_json(), json.dumps(request),
+                    owner, json.dumps(owner_json) if owner_json is not None else None, charged,
                 ),
             )  # fmt: skip
-            self._prune(now)
+            self._prune(now, collection, owner)
         return Enqueued(aid, created=True)
+
+    def find_live(self, fingerprint: str, collection: str, owner: str) -> str | None:
+        """The live analysis a firing alert would duplicate (see `create`), or None."""
+        with self._lock:
+            return self._live(fingerprint, collection, owner)
+
+    def _live(self, fingerprint: str, collection: str, owner: str) -> str | None:
+        row = self._db.execute(
+            "SELECT id FROM analyses WHERE fingerprint = ? AND collection = ? AND owner = ? "
+            "AND alert_status = 'firing' AND status != 'failed' ORDER BY created_at DESC LIMIT 1",
+            (fingerprint, collection, owner),
+        ).fetchone()
+        return str(row["id"]) if row is not None else None
 
     def mark_running(self, analysis_id: str) -> bool:
         """Queued -> running; False if the row is gone (pruned) or not queued."""
@@ -183,14 +216,17 @@ class AnalysisStore:
                 (now, now, error[:2000], analysis_id),
             )
 
-    def resolve(self, fingerprint: str, resolved_at: datetime | None) -> list[str]:
-        """Mark every analysis of this still-firing alert resolved; the ids touched."""
+    def resolve(
+        self, fingerprint: str, resolved_at: datetime | None, *, collection: str, owner: str = ""
+    ) -> list[str]:
+        """Mark this owner's analyses of this still-firing alert in this collection resolved; the ids."""
         now = time.time()
         when = resolved_at.timestamp() if resolved_at is not None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, alert_json FROM analyses WHERE fingerprint = ? AND alert_status = 'firing'",
-                (fingerprint,),
+                "SELECT id, alert_json FROM analyses WHERE fingerprint = ? AND collection = ? AND owner = ? "
+                "AND alert_status = 'firing'",
+                (fingerprint, collection, owner),
             ).fetchall()
             for row in rows:
                 alert = json.loads(row["alert_json"])
@@ -217,24 +253,41 @@ class AnalysisStore:
             )
         return [str(r["id"]) for r in rows]
 
-    def _prune(self, now: float) -> None:
-        """Retention: drop finished analyses older than max_age, then the oldest beyond max_rows."""
+    def _prune(self, now: float, collection: str | None = None, owner: str = "") -> None:
+        """Retention: drop finished analyses older than max_age, then the oldest beyond max_rows
+        within one (collection, owner) scope, so one tenant's alerts never evict another's."""
         self._db.execute(
             "DELETE FROM analyses WHERE created_at < ? AND status NOT IN ('queued', 'running')",
             (now - self.max_age_s,),
         )
-        (count,) = self._db.execute("SELECT COUNT(*) FROM analyses").fetchone()
+        if collection is None:
+            return
+        scope = (collection, owner)
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM analyses WHERE collection = ? AND owner = ?", scope
+        ).fetchone()
         excess = int(count) - self.max_rows
         if excess > 0:
             self._db.execute(
                 "DELETE FROM analyses WHERE id IN (SELECT id FROM analyses "
+                "WHERE collection = ? AND owner = ? "
                 "ORDER BY (status IN ('queued', 'running')), created_at, id LIMIT ?)",
-                (excess,),
+                (*scope, excess),
             )
 
     def prune(self) -> None:
         with self._lock:
             self._prune(time.time())
+
+    def owner_of(self, analysis_id: str) -> tuple[dict[str, Any] | None, int]:
+        """The stored owner (principal fields) of an analysis and the tokens charged for it."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT owner_json, charged FROM analyses WHERE id = ?", (analysis_id,)
+            ).fetchone()
+        if row is None or not row["owner_json"]:
+            return None, 0
+        return json.loads(row["owner_json"]), int(row["charged"])
 
     # -- reads ------------------------------------------------------------------------------
 

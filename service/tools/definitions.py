@@ -12,7 +12,7 @@ from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 
 from service.errors import BadRequest
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+NAME_RE = re.compile(r"\A[a-zA-Z0-9_-]{1,64}\Z")
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 _MAX_REF_DEPTH = 32
 

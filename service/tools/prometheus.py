@@ -1,7 +1,14 @@
-"""`prometheus_query`: read-only PromQL (instant or range) against the configured Prometheus."""
+"""`prometheus_query`: read-only PromQL (instant or range) against the configured Prometheus.
+
+The one door to Prometheus (the tool loop and RCA evidence both come here): the request's API key
+needs the `promql` permission, and each query's cost is bounded: the span of a range query and of
+every range selector and subquery in the expression, the points returned, the series returned,
+the response size and the evaluation time (Prometheus's `timeout`).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -10,11 +17,14 @@ from typing import Any
 
 import httpx
 
+from service.auth.context import current_principal
 from service.tools.builtins import ServerTool, ToolContext, ToolError, ToolOutput
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 MAX_POINTS = 120  # a range query's default step keeps the answer to about this many points
+# Range selectors and subqueries inside an expression: `[5m]`, `[1h:30s]`, `[30d:]`.
+_SELECTOR = re.compile(r"\[\s*([0-9][0-9a-z.]*)\s*(?::\s*([0-9][0-9a-z.]*)?\s*)?\]")
 
 
 def parse_duration(text: str) -> float:
@@ -78,9 +88,16 @@ class PrometheusQuery(ServerTool):
         base = ctx.settings.prometheus_url
         if not base:
             raise ToolError("no Prometheus is configured (tools.prometheus_url)")
+        principal = current_principal()
+        if principal is not None and not principal.may("promql"):
+            raise ToolError(
+                f"the API key '{principal.name}' may not run PromQL (it lacks the 'promql' permission)"
+            )
         query = str(args.get("query") or "").strip()
         if not query:
             raise ToolError("query is empty")
+        cfg = ctx.settings
+        _check_selectors(query, cfg.prometheus_max_range_s, cfg.prometheus_max_points)
         now = time.time()
         params: dict[str, str] = {"query": query}
         if args.get("start"):
@@ -93,30 +110,73 @@ class PrometheusQuery(ServerTool):
                 if args.get("step")
                 else max(1.0, (end - start) / MAX_POINTS)
             )
-            if (end - start) / step > 11000:  # Prometheus's own limit; say it in our words
-                raise ToolError("too many points: raise step or shorten the range")
+            if end - start > cfg.prometheus_max_range_s:
+                raise ToolError(
+                    f"the range is {end - start:g} s, longer than {cfg.prometheus_max_range_s:g} s "
+                    "(tools.prometheus_max_range_s)"
+                )
+            if step <= 0 or (end - start) / step > cfg.prometheus_max_points:
+                raise ToolError(
+                    f"too many points: at most {cfg.prometheus_max_points} per series; "
+                    "raise step or shorten the range"
+                )
             path = "/api/v1/query_range"
             params.update(start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:g}")
         else:
             path = "/api/v1/query"
             if args.get("end"):
                 params["time"] = f"{parse_time(str(args['end']), now):.3f}"
+        params["timeout"] = f"{cfg.tool_timeout_s:g}s"  # Prometheus stops evaluating past it
+        limit = cfg.prometheus_max_response_bytes
         try:
-            async with httpx.AsyncClient(timeout=ctx.settings.tool_timeout_s) as client:
-                r = await client.get(base.rstrip("/") + path, params=params)
+            async with (
+                httpx.AsyncClient(timeout=cfg.tool_timeout_s) as client,
+                client.stream("GET", base.rstrip("/") + path, params=params) as r,
+            ):
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in r.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ToolError(
+                            f"the answer is larger than {limit} bytes (tools.prometheus_max_response_bytes); "
+                            "narrow the query (fewer series, a shorter range, a larger step)"
+                        )
+                    chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise ToolError(f"Prometheus at {base} is unreachable: {type(exc).__name__}") from exc
         try:
-            body = r.json()
+            body = json.loads(b"".join(chunks))
         except ValueError as exc:
             raise ToolError(f"Prometheus answered HTTP {r.status_code} with a non-JSON body") from exc
         if body.get("status") != "success":
             raise ToolError(
                 f"Prometheus: {body.get('errorType', 'error')}: {body.get('error', r.status_code)}"
             )
-        return summarize(
-            body.get("data") or {}, ctx.settings.prometheus_max_series, ctx.settings.result_max_chars
-        )
+        data = body.get("data") or {}
+        result = data.get("result")
+        if isinstance(result, list) and len(result) > cfg.prometheus_max_result_series:
+            raise ToolError(
+                f"the query matched {len(result)} series, more than {cfg.prometheus_max_result_series} "
+                "(tools.prometheus_max_result_series); aggregate it (sum by, topk)"
+            )
+        return summarize(data, cfg.prometheus_max_series, cfg.result_max_chars)
+
+
+def _check_selectors(query: str, max_range_s: float, max_points: int) -> None:
+    """Refuse range selectors and subqueries spanning more than max_range_s, or subqueries with
+    more than max_points steps: the expression's own cost, which a short query range does not bound."""
+    for m in _SELECTOR.finditer(query):
+        span = parse_duration(m.group(1))
+        if span > max_range_s:
+            raise ToolError(
+                f"the selector [{m.group(1)}] spans more than {max_range_s:g} s "
+                "(tools.prometheus_max_range_s)"
+            )
+        if m.group(2):
+            step = parse_duration(m.group(2))
+            if step <= 0 or span / step > max_points:
+                raise ToolError(f"the subquery [{m.group(0)[1:-1]}] has more than {max_points} steps")
 
 
 def _num(v: Any) -> str:

@@ -22,14 +22,14 @@ import pytest
 import yaml
 
 from tests.utils.fake_vllm import MODEL, FakeVLLM
+from tests.utils.gateway import METRICS_KEY_ENTRY, remote_settings, serve_gateway, write_corpus
 from tests.utils.gateway import Gateway as BaseGateway
-from tests.utils.gateway import remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import free_port, serve_in_thread
 
 SECRET = "PLUTONIUM-LEDGER-7731"
-ADMIN_KEY = "admin-key-0123456789"
-OPS_KEY = "ops-key-0123456789"  # user, runbooks only
-FIN_ADMIN_KEY = "fin-admin-key-0123456789"  # admin, finance only
+ADMIN_KEY = "admin-key-0123456789-Qz7Wp2Rx4Lm9"
+OPS_KEY = "ops-key-0123456789-Qz7Wp2Rx4Lm9"  # user, runbooks only
+FIN_ADMIN_KEY = "fin-admin-key-0123456789-Qz7Wp2Rx4Lm9"  # admin, finance only
 
 CORPUS = {
     "runbooks": {
@@ -54,6 +54,7 @@ def base_keys() -> list[dict[str, Any]]:
         {"name": "admin", "key_sha256": sha(ADMIN_KEY), "role": "admin", "collections": ["*"]},
         {"name": "ops", "key_sha256": sha(OPS_KEY), "role": "user", "collections": ["runbooks"]},
         {"name": "fin-admin", "key": FIN_ADMIN_KEY, "role": "admin", "collections": ["finance"]},
+        dict(METRICS_KEY_ENTRY),
     ]
 
 

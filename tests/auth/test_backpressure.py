@@ -10,7 +10,7 @@ import httpx
 
 from tests.auth.conftest import OPS_KEY, GatewayFactory, base_keys, bearer, hello, sha
 
-FLOOD_KEY = "flood-key-0123456789"
+FLOOD_KEY = "flood-key-0123456789-Qz7Wp2Rx4Lm9"
 
 
 def wait_for(predicate: object, timeout_s: float = 5.0) -> bool:
@@ -145,3 +145,38 @@ def test_client_disconnect_before_a_whole_answer_cancels_the_engine_request(
     assert wait_for(lambda: gw.metric("ragserve_admission_active_requests") == 0)
     gw.fake.response_delay_s = 0.0
     assert gw.chat(OPS_KEY, hello()).status_code == 200
+
+
+async def _flood(
+    url: str, key: str, rate_per_s: float, seconds: float
+) -> list[tuple[int, float, httpx.Headers]]:
+    """Open-loop arrivals at `rate_per_s` for `seconds` (each request on its own), like a real flood."""
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=500)) as client:
+
+        async def one() -> tuple[int, float, httpx.Headers]:
+            t0 = time.perf_counter()
+            r = await client.post(url + "/v1/chat/completions", json=hello(8), headers=bearer(key))
+            return r.status_code, time.perf_counter() - t0, r.headers
+
+        tasks = []
+        for _ in range(int(rate_per_s * seconds)):
+            tasks.append(asyncio.create_task(one()))
+            await asyncio.sleep(1 / rate_per_s)
+        return list(await asyncio.gather(*tasks))
+
+
+def test_a_4x_flood_is_shed_early_with_fast_rejections(start_gateway: GatewayFactory) -> None:
+    # issue 19, finding 10: with a deep queue, rejected requests used to wait max_wait_s for their 503.
+    gw = start_gateway(keys=base_keys(), admission={"max_concurrent": 2, "max_queued": 200, "max_wait_s": 3})
+    gw.fake.response_delay_s = 0.5  # capacity: 2 slots / 0.5 s = 4 requests a second
+    results = asyncio.run(_flood(gw.url, OPS_KEY, rate_per_s=16, seconds=5))
+    ok = [t for s, t, _ in results if s == 200]
+    refused = sorted(t for s, t, _ in results if s == 503)
+    assert {s for s, _, _ in results} <= {200, 503}
+    assert ok and len(refused) >= len(results) // 2, (len(ok), len(refused))
+    p99 = refused[int(0.99 * (len(refused) - 1))]
+    assert p99 < 1.0, refused[-10:]
+    for s, _, headers in results:
+        if s == 503:
+            assert int(headers["retry-after"]) >= 1
+    assert max(ok) < 3 + 1.5  # admitted ones were served within the wait they were promised (+ slack)

@@ -16,6 +16,7 @@ from service.auth.bind import is_loopback, refuse_insecure_bind
 from service.auth.keys import KeyFileError, parse_keys
 from tests.auth.conftest import ADMIN_KEY, OPS_KEY, GatewayFactory, base_keys, bearer, hello, sha
 from tests.utils.fake_vllm import MODEL
+from tests.utils.gateway import METRICS_KEY
 
 
 def test_requests_without_a_valid_key_get_401_envelopes(start_gateway: GatewayFactory) -> None:
@@ -40,10 +41,45 @@ def test_requests_without_a_valid_key_get_401_envelopes(start_gateway: GatewayFa
     assert gw.metric("ragserve_rejected_requests_total", status="401", reason="invalid_api_key") == 9
 
 
-def test_probes_and_metrics_need_no_key(start_gateway: GatewayFactory) -> None:
+def test_probes_are_public_and_say_only_ready_metrics_need_the_permission(
+    start_gateway: GatewayFactory,
+) -> None:
+    # issue 19, finding 12: /metrics names every collection and key; probes say ready or not, no more.
     gw = start_gateway(keys=base_keys())
-    for path in ("/healthz", "/readyz", "/metrics"):
-        assert httpx.get(gw.url + path, timeout=10).status_code == 200, path
+    assert httpx.get(gw.url + "/healthz", timeout=10).json() == {"status": "ok"}
+    assert httpx.get(gw.url + "/readyz", timeout=10).json() == {"status": "ready"}
+    r = httpx.get(gw.url + "/metrics", timeout=10)
+    assert r.status_code == 401 and "finance" not in r.text
+    r = httpx.get(gw.url + "/metrics", headers=bearer(OPS_KEY), timeout=10)
+    assert r.status_code == 403 and r.json()["error"]["type"] == "permission_error"
+    r = httpx.get(gw.url + "/metrics", headers=bearer(METRICS_KEY), timeout=10)
+    assert r.status_code == 200 and "ragserve_index_chunks" in r.text
+    opened = start_gateway(keys=base_keys(), auth={"public_metrics": True})
+    assert httpx.get(opened.url + "/metrics", timeout=10).status_code == 200
+
+
+def test_weak_plain_keys_are_refused() -> None:  # issue 19, finding 17
+    for weak in ("abcdefgh", "dev-only-key-change-me", "a" * 40, "ab" * 20):
+        with pytest.raises(KeyFileError, match="random"):
+            parse_keys(f"- {{name: a, key: {weak}, collections: [x]}}", source="keys.yaml")
+    parse_keys(f"- {{name: a, key: {K1}, collections: [x]}}", source="keys.yaml")
+    # A key for the scraper alone needs no collections.
+    [(_, p)] = parse_keys(f"- {{name: prom, key: {K1}, permissions: [metrics]}}", source="keys.yaml")
+    assert p.may("metrics") and not p.may("promql") and not p.can_read("x")
+
+
+def test_failed_authentication_is_throttled_per_address(start_gateway: GatewayFactory) -> None:
+    # issue 19, finding 17: a guesser gets failed_auth_per_minute tries, then 429s before any key is checked.
+    gw = start_gateway(keys=base_keys(), auth={"failed_auth_per_minute": 5})
+    codes = [
+        httpx.get(gw.v1 + "/models", headers=bearer(f"guess-{i}"), timeout=10).status_code for i in range(8)
+    ]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3, codes
+    r = httpx.get(gw.v1 + "/models", headers=bearer(OPS_KEY), timeout=10)
+    assert (
+        r.status_code == 429 and r.json()["error"]["code"] == "too_many_auth_failures"
+    )  # even the right key
+    assert int(r.headers["retry-after"]) >= 1
 
 
 def test_bearer_and_api_key_headers_and_the_openai_sdk(start_gateway: GatewayFactory) -> None:
@@ -70,7 +106,7 @@ def test_key_file_reload_without_restart(
     start_gateway: GatewayFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     gw = start_gateway(keys=base_keys())
-    new_key = "rotated-key-0123456789"
+    new_key = "rotated-key-0123456789-Qz7Wp2Rx4Lm9"
     assert httpx.get(gw.v1 + "/models", headers=bearer(OPS_KEY)).status_code == 200
     caplog.set_level(logging.INFO, logger="ragserve.audit")
     rotated = [k for k in base_keys() if k["name"] != "ops"]
@@ -88,7 +124,7 @@ def test_key_file_reload_without_restart(
     assert httpx.get(gw.v1 + "/models", headers=bearer(new_key)).status_code == 200
     assert httpx.get(gw.v1 + "/models", headers=bearer(ADMIN_KEY)).status_code == 200
     assert gw.metric("ragserve_auth_key_reloads_total", outcome="error") == 1
-    assert gw.metric("ragserve_auth_keys") == 3
+    assert gw.metric("ragserve_auth_keys") == len(base_keys())
 
 
 def test_reload_is_checked_at_most_every_interval(start_gateway: GatewayFactory) -> None:
@@ -98,25 +134,35 @@ def test_reload_is_checked_at_most_every_interval(start_gateway: GatewayFactory)
     assert httpx.get(gw.v1 + "/models", headers=bearer(OPS_KEY)).status_code == 401
 
 
+K1 = "rs-3q9ZxT0vL8pWm2KdYc7BnR5hJ1fGa6Es"  # random-looking plain keys, as the keys file demands
+K2 = "rs-8Hk2Lp5Vw9Qz1Xc4Nb7Mt3Gr6Js0Fd"
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ("name: x", "expected a list"),
         ("- {name: a, role: user, collections: [x]}", "exactly one of key_sha256"),
-        ("- {name: a, key: abcdefgh, key_sha256: " + sha("x") + ", collections: [x]}", "exactly one"),
-        ("- {name: a, key: abcdefgh, role: root, collections: [x]}", "role"),
-        ("- {name: a, key: abcdefgh, collections: []}", "collections"),
-        ("- {name: 'a b', key: abcdefgh, collections: [x]}", "name"),
         (
-            "- {name: a, key: abcdefgh, collections: [x]}\n- {name: a, key: ijklmnop, collections: [x]}",
+            "- {name: a, key: " + K1 + ", key_sha256: " + sha("x") + ", collections: [x]}",
+            "exactly one",
+        ),
+        ("- {name: a, key: " + K1 + ", role: root, collections: [x]}", "role"),
+        ("- {name: a, key: " + K1 + ", collections: []}", "collections"),
+        ("- {name: 'a b', key: " + K1 + ", collections: [x]}", "name"),
+        (
+            "- {name: a, key: " + K1 + ", collections: [x]}\n- {name: a, key: " + K2 + ", collections: [x]}",
             "twice",
         ),
         (
-            "- {name: a, key: abcdefgh, collections: [x]}\n- {name: b, key: abcdefgh, collections: [x]}",
+            "- {name: a, key: " + K1 + ", collections: [x]}\n- {name: b, key: " + K1 + ", collections: [x]}",
             "twice",
         ),
         ("- {name: a, key_sha256: xyz, collections: [x]}", "key_sha256"),
-        ("- {name: a, key: abcdefgh, collections: [x], requests_per_minute: 0}", "requests_per_minute"),
+        (
+            "- {name: a, key: " + K1 + ", collections: [x], requests_per_minute: 0}",
+            "requests_per_minute",
+        ),
     ],
 )
 def test_keys_file_mistakes_are_named(text: str, fragment: str) -> None:
@@ -126,11 +172,14 @@ def test_keys_file_mistakes_are_named(text: str, fragment: str) -> None:
 
 
 def test_keys_file_forms() -> None:
-    json_text = '[{"name": "a", "key": "abcdefgh", "collections": "*", "tokens_per_minute": 100}]'
+    json_text = '[{"name": "a", "key": "' + K1 + '", "collections": "*", "tokens_per_minute": 100}]'
     [(digest, p)] = parse_keys(json_text, source="keys.json")
-    assert digest == bytes.fromhex(sha("abcdefgh"))
+    assert digest == bytes.fromhex(sha(K1))
     assert p.collections is None and p.role == "user" and p.tokens_per_minute == 100
-    [(_, q)] = parse_keys("keys:\n- {name: b, key: abcdefgh, role: admin, collections: [r]}", source="k.yml")
+    [(_, q)] = parse_keys(
+        "keys:\n- {name: b, key: " + K1 + ", role: admin, collections: [r]}",
+        source="k.yml",
+    )
     assert q.is_admin and q.can_read("r") and not q.can_read("s")
 
 

@@ -13,7 +13,7 @@ from tests.auth.conftest import OPS_KEY, GatewayFactory, base_keys, bearer, hell
 from tests.utils.fake_vllm import MODEL
 from tests.utils.servers import free_port
 
-LIMITED_KEY = "limited-key-0123456789"
+LIMITED_KEY = "limited-key-0123456789-Qz7Wp2Rx4Lm9"
 
 
 def keys_with(**limits: Any) -> list[dict[str, Any]]:

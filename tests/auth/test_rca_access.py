@@ -59,3 +59,23 @@ def test_user_keys_analyse_and_read_only_their_collections(start_gateway: Gatewa
         timeout=30,
     )
     assert hook.status_code == 202 and hook.json()["alerts"][0]["action"] == "queued"
+
+
+def test_webhooks_are_bounded_and_charged_to_the_sending_key(start_gateway: GatewayFactory) -> None:
+    # issue 19, finding 3: each queued analysis takes its estimate from the sender's token bucket.
+    keys = base_keys()
+    keys[1]["tokens_per_minute"] = 1500  # ops: about two analyses' worth (640 max_tokens + the alert)
+    gw = start_gateway(keys=keys, rca={"max_alerts_per_webhook": 3})
+    hook = gw.v1 + "/alertmanager/webhook?collection=runbooks"
+    too_many = {"status": "firing", "alerts": [_alert(f"A{i}") for i in range(4)]}
+    r = httpx.post(hook, json=too_many, headers=bearer(OPS_KEY), timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "alerts", r.text
+    three = {"status": "firing", "alerts": [_alert(f"B{i}") for i in range(3)]}
+    r = httpx.post(hook, json=three, headers=bearer(OPS_KEY), timeout=30)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded", r.text
+    assert r.headers["Retry-After"]
+    # The admin key's bucket is its own: its webhook is unaffected.
+    r = httpx.post(
+        hook, json={"status": "firing", "alerts": [_alert("C")]}, headers=bearer(ADMIN_KEY), timeout=30
+    )
+    assert r.status_code == 202, r.text

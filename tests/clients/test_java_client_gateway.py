@@ -16,7 +16,7 @@ from tests.clients.java import CHECK_MAIN, run_java
 from tests.utils.fake_vllm import MODEL
 from tests.utils.servers import free_port, serve_in_thread
 
-LIMITED_KEY = "java-limited-key-0123456789"
+LIMITED_KEY = "java-limited-key-0123456789-Qz7Wp2Rx4Lm9"
 
 
 def test_java_client_auth_and_rate_limits(start_gateway: GatewayFactory, java_classpath: str) -> None:

@@ -215,8 +215,8 @@ def test_gateway_probes_hit_real_routes(overlays: list[Rendered]) -> None:
         from service.auth.gate import PUBLIC_PATHS
     except ImportError:  # pragma: no cover - before API keys existed
         PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-    # Kubelet and Prometheus present no API key.
-    assert {"/healthz", "/readyz", "/metrics"} <= PUBLIC_PATHS
+    # Kubelet presents no API key; Prometheus presents one with the "metrics" permission (issue 19, #12).
+    assert {"/healthz", "/readyz"} <= PUBLIC_PATHS and "/metrics" not in PUBLIC_PATHS
     for r in overlays:
         gw = gateway(r)
         ports = {p["name"]: p["containerPort"] for p in gw["ports"]}
@@ -229,6 +229,8 @@ def test_gateway_probes_hit_real_routes(overlays: list[Rendered]) -> None:
             for ep in sm["spec"]["endpoints"]:
                 if sm["metadata"]["name"] == "ragserve-gateway":
                     assert ep["path"] in routes
+                    cred = ep["authorization"]["credentials"]
+                    assert ep["authorization"]["type"] == "Bearer" and cred["name"] and cred["key"]
 
 
 def test_healthcheck_script_uses_real_route() -> None:

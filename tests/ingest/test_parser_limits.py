@@ -1,4 +1,4 @@
-"""Limits and isolation of the non-PDF parsers: HTML bombs, huge markup and text, a Markdown ReDoS."""
+"""Limits and isolation of the parsers: HTML bombs, huge markup and text, a Markdown ReDoS, PDF text bombs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from ingest.knowledge_base import KnowledgeBase
 from ingest.loaders import Limits, load_file
 from ingest.loaders.html import nesting_depth
 from ingest.loaders.markdown import split_sections
+
+from .pdfgen import make_text_bomb
 
 PAGE = (
     "<html><head><title>Certs</title><script>var s = 'no';</script></head><body>"
@@ -96,3 +98,36 @@ def test_bomb_in_a_batch_is_one_failure(kb: KnowledgeBase, tmp_path: Path) -> No
     assert (summary.added, summary.failed) == (2, 1)
     assert summary.failures[0].source == "bomb.html" and "levels deep" in summary.failures[0].reason
     assert kb.search("c", "rotate TLS certificates", top_k=1)[0].document_id == "certs.html"
+
+
+def test_pdf_text_expansion_is_capped_per_document(tmp_path: Path) -> None:  # issue 19, finding 7
+    # 1.6 KB of nested form XObjects: 1,000 draws of a 100-character line, 101k characters of text.
+    bomb = make_text_bomb(tmp_path / "bomb.pdf", depth=4, fanout=10)
+    assert bomb.stat().st_size < 2000
+    assert len(load_file(bomb, "bomb.pdf")[0].sections[0].text) > 100_000  # what it expands to today
+    with pytest.raises(LoaderError, match="over the per-document limit of 50000 characters"):
+        load_file(bomb, "bomb.pdf", Limits(max_document_chars=50_000))
+
+
+def test_text_cap_applies_to_every_format(tmp_path: Path) -> None:
+    html = tmp_path / "p.html"
+    html.write_text("<p>" + "word " * 3000 + "</p>")
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"id": "small", "text": "ok"}\n{"id": "big", "text": "' + "x" * 20_000 + '"}\n')
+    limits = Limits(max_document_chars=10_000)
+    with pytest.raises(LoaderError, match="per-document limit"):
+        load_file(html, "p.html", limits)
+    with pytest.raises(LoaderError, match=r"record 'big'.*per-document limit"):
+        load_file(records, "r.jsonl", limits)
+    assert load_file(records, "r.jsonl", Limits(max_document_chars=20_000))[1].document_id == "big"
+
+
+def test_a_capped_pdf_is_one_failure_in_a_batch(kb: KnowledgeBase, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_text_bomb(docs / "bomb.pdf", depth=4, fanout=10)
+    (docs / "ok.txt").write_text("The on-call rota lives in the wiki.\n")
+    capped = KnowledgeBase(kb.root, kb.embedder, limits=Limits(max_document_chars=50_000))
+    s = capped.ingest_paths("c", [docs])
+    assert s.added == 1 and [f.source for f in s.failures] == ["bomb.pdf"]
+    assert "per-document limit" in s.failures[0].reason

@@ -16,11 +16,11 @@ import yaml
 from safetensors.numpy import save_file
 
 from tests.utils.fake_vllm import FakeVLLM
-from tests.utils.gateway import Gateway, remote_settings, serve_gateway, write_corpus
+from tests.utils.gateway import METRICS_KEY_ENTRY, Gateway, remote_settings, serve_gateway, write_corpus
 from tests.utils.servers import serve_in_thread
 
-ADMIN_KEY = "lora-admin-key-0123456789"
-USER_KEY = "lora-user-key-0123456789"
+ADMIN_KEY = "lora-admin-key-0123456789-Qz7Wp2Rx4Lm9"
+USER_KEY = "lora-user-key-0123456789-Qz7Wp2Rx4Lm9"
 
 RUNBOOK = (
     "# OOMKilled\n\nA container exceeded its memory limit and the kernel killed it with exit code 137. "
@@ -61,6 +61,7 @@ def lora_gateway(shared_embedder: object, tmp_path_factory: pytest.TempPathFacto
     keys = [
         {"name": "admin", "key": ADMIN_KEY, "role": "admin", "collections": ["*"]},
         {"name": "ops", "key": USER_KEY, "role": "user", "collections": ["*"]},
+        METRICS_KEY_ENTRY,
     ]
     (root / "keys.yaml").write_text(yaml.safe_dump(keys), encoding="utf-8")
     corpus = write_corpus(root / "corpus", {"oom.md": RUNBOOK})

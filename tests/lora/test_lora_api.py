@@ -180,7 +180,12 @@ def test_duplicates_unknowns_and_malformed_bodies(lora_gateway: LoraGateway, tmp
     _error(gw.post("/unload_lora_adapter", {"lora_name": MODEL}), 400, "invalid_adapter_name")
     err = _error(gw.post("/load_lora_adapter", {"lora_name": "x"}), 400, None)
     assert err["param"] == "lora_path"
-    r = httpx.post(gw.v1 + "/load_lora_adapter", content=b"{not json", headers=_auth(), timeout=10)
+    r = httpx.post(
+        gw.v1 + "/load_lora_adapter",
+        content=b"{not json",
+        headers={**_auth(), "Content-Type": "application/json"},
+        timeout=10,
+    )
     _error(r, 400, "invalid_json")
 
 

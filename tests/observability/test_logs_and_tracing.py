@@ -86,7 +86,8 @@ def test_json_log_lines_carry_the_request_id(obs_gateway: Gateway, json_log: io.
 
 def test_logging_config_switches_format() -> None:
     text = logging_config("text", "info")
-    assert "request_id" in text["formatters"]["default"]["format"]
+    assert "request_id" in text["formatters"]["default"]["fmt"]
+    assert text["formatters"]["default"]["()"].endswith("SafeTextFormatter")
     as_json = logging_config("json", "debug")
     assert as_json["formatters"]["default"]["()"].endswith("JsonFormatter")
     assert as_json["root"]["level"] == "DEBUG" and as_json["loggers"]["uvicorn.access"]["propagate"]

@@ -22,8 +22,8 @@ from tests.utils.gateway import Gateway, remote_settings, serve_gateway
 from tests.utils.servers import serve_in_thread
 
 UI = REPO / "ui"
-ADMIN_KEY = "ui-admin-key-0123456789"
-USER_KEY = "ui-user-key-0123456789"
+ADMIN_KEY = "ui-admin-key-0123456789-Qz7Wp2Rx4Lm9"
+USER_KEY = "ui-user-key-0123456789-Qz7Wp2Rx4Lm9"
 ASSET = "assets/index-Ab12Cd34.js"
 
 

@@ -22,6 +22,11 @@ from service.settings import EngineSettings, Settings
 from tests.utils.fake_vllm import MODEL, FakeVLLM
 from tests.utils.servers import serve_in_thread
 
+# The scraper's key: with API keys /metrics needs the "metrics" permission (issue 19, #12). Suites
+# that serve with keys list METRICS_KEY_ENTRY among them; `Gateway.metric` always presents it.
+METRICS_KEY = "prometheus-scrape-key-Qz7Wp2Rx4Lm9Hk3"
+METRICS_KEY_ENTRY = {"name": "prometheus", "key": METRICS_KEY, "role": "user", "permissions": ["metrics"]}
+
 
 @dataclass
 class Gateway:
@@ -41,7 +46,9 @@ class Gateway:
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of a metric's samples whose labels include `labels` (0 when there are none)."""
-        text = httpx.get(self.url + "/metrics", timeout=10).text
+        r = httpx.get(self.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"}, timeout=10)
+        r.raise_for_status()
+        text = r.text
         return sum(
             s.value
             for family in text_string_to_metric_families(text)
