@@ -515,7 +515,7 @@ def evaluate(
             # The prepared model stays where it is (the configured data dir), not in the temporary one.
             from service.engine.model_prep import resolve_model
 
-            model = resolve_model(s.engine.model, base.models_dir, log=log)
+            model = resolve_model(s.engine.model, base.models_dir, variant=s.engine.variant, log=log)
             s.engine = s.engine.model_copy(update={"model": str(model)})
         emb = embedder or Embedder.load(s.embedding.model, s.embedding.device, s.embedding.batch_size)
         name = collection or "eval"

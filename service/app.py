@@ -81,7 +81,7 @@ async def _start_engine(
 
     from service.engine.model_prep import resolve_model
 
-    model_path = await run_in_threadpool(resolve_model, eng.model, settings.models_dir)
+    model_path = await run_in_threadpool(resolve_model, eng.model, settings.models_dir, variant=eng.variant)
     embedded_engine_key(eng)
     spec = default_launch_spec(
         api_key=eng.api_key,

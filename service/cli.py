@@ -32,10 +32,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     from service import serve_cmd
-    from service.engine import model_prep
+    from service.engine import model_cli
 
     serve_cmd.register(sub)
-    model_prep.register(sub)
+    model_cli.register(sub)
 
     from deploy.lora import cli as lora_cli
 

@@ -95,7 +95,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if settings.engine.mode == "embedded":
         from service.engine.model_prep import resolve_model
 
-        resolved = resolve_model(settings.engine.model, settings.models_dir)
+        resolved = resolve_model(settings.engine.model, settings.models_dir, variant=settings.engine.variant)
         print(f"ragserve: model {settings.engine.served_model_name}: {resolved}", file=sys.stderr)
     set_torch_threads(settings)
     embedder = Embedder.load(

@@ -26,7 +26,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not (data / "train.jsonl").is_file():
         make(data)
     out = Path(args.out) if args.out else Path(settings.data_dir) / "lora" / args.name
-    base = Path(resolve_model(args.model or settings.engine.model, settings.models_dir))
+    base = Path(resolve_model(args.model or settings.engine.model, settings.models_dir, variant="base"))
     info = train(
         base_model=base, data_dir=data, out_dir=out, rank=args.rank, epochs=args.epochs, lr=args.lr,
         layers=args.layers, max_steps=args.max_steps, threads=args.threads,

@@ -169,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from service.engine.model_prep import resolve_model
-    from service.settings import DEFAULT_MODEL
+    from service.settings import PLUMBING_MODEL
 
-    base = Path(resolve_model(a.model or DEFAULT_MODEL, Path(a.data_dir) / "models"))
+    base = Path(resolve_model(a.model or PLUMBING_MODEL, Path(a.data_dir) / "models", variant="base"))
     info = train(
         base_model=base, data_dir=Path(a.data), out_dir=Path(a.out), rank=a.rank, alpha=a.alpha,
         epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, threads=a.threads, layers=a.layers,

@@ -40,6 +40,14 @@ def cpu_supports_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def cpu_has_int8_gemm() -> bool:
+    """int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8): oneDNN's int8 GEMM is the fast path.
+
+    Without them (plain AVX2) W8A8 still runs but gains little over float, so the base weights are served.
+    """
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+
+
 def choose_dtype(configured: str) -> str:
     if configured != "auto":
         return configured

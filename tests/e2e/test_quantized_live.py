@@ -1,4 +1,4 @@
-"""A quantized checkpoint served end to end: W8A8 int8 (compressed-tensors) made by deploy/quantize.
+"""A quantized checkpoint served end to end: W8A8 int8 (compressed-tensors) made by `ragserve model quantize`.
 
 `ragserve model quantize --scheme w8a8` writes the checkpoint (cached under var/models); the gateway
 serves it by configuration alone (engine.model), vLLM reading the scheme from its config.json.
@@ -27,10 +27,18 @@ NO_KERNEL = ("has no kernel", "NotImplementedError", "not supported on CPU", "No
 
 @pytest.fixture(scope="module")
 def quantized_dir() -> Path:
-    from deploy.quantize.quantize import run
+    import subprocess
+    import sys
 
-    info = run(None, "w8a8", 64, None, REPO / "var")
-    return Path(info["out"])
+    from service.settings import PLUMBING_MODEL
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--data-dir", str(REPO / "var"), "model", "quantize",
+         "--scheme", "w8a8", "--model", PLUMBING_MODEL],
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return Path(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
