@@ -30,7 +30,7 @@ from service.chat.pipeline import ChatPipeline
 from service.chat.relay import Relay
 from service.embeddings import EmbeddingService
 from service.engine.client import EngineClient, EngineHealth, RemoteEngineMonitor
-from service.engine.cpu import choose_dtype
+from service.engine.cpu import choose_dtype, has_cuda_gpu, omp_threads_bind
 from service.engine.lora import LoraAdapters, launch_from_settings
 from service.engine.supervisor import LoraLaunch, VLLMSupervisor, default_launch_spec
 from service.errors import APIError, error_envelope, error_response, error_type_for_status
@@ -97,6 +97,7 @@ async def _start_engine(
         extra_args=eng.extra_args,
         quantization=eng.quantization,
         lora=lora,
+        cpu_threads_bind=None if has_cuda_gpu() else omp_threads_bind(eng.cpu_threads_bind),
     )
 
     def on_state(state: str) -> None:

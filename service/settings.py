@@ -59,6 +59,9 @@ class LoraSettings(BaseModel):
         return v
 
 
+CPU_LIST_PATTERN = r"^(all|auto|nobind|[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)$"
+
+
 class EngineSettings(BaseModel):
     """How the gateway reaches a vLLM OpenAI-compatible server."""
 
@@ -74,6 +77,10 @@ class EngineSettings(BaseModel):
     # Catalog models: "auto" serves the W8A8 int8 copy where the CPU has VNNI/AMX, else the base weights.
     variant: Literal["auto", "base", "w8a8"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # CPU engine's OpenMP binding (VLLM_CPU_OMP_THREADS_BIND): "all" gives the model every allowed CPU,
+    # "auto" is vLLM's (one core kept for its scheduler: on 2 cores the model computes on one), "nobind",
+    # or an explicit list like "0-3". Chosen by measurement through the gateway (docs/benchmarks.md).
+    cpu_threads_bind: str = Field(default="all", pattern=CPU_LIST_PATTERN)
     max_model_len: int = 2048
     port: int = 0  # 0: pick a free loopback port
     enforce_eager: bool = True  # ~43 s start instead of ~115 s with compilation (measured here)

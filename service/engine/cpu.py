@@ -61,3 +61,36 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
         return os.cpu_count() or 1
+
+
+def allowed_cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _id_ranges(ids: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2,5" (the list syntax of VLLM_CPU_OMP_THREADS_BIND)."""
+    parts: list[str] = []
+    start = prev = ids[0]
+    for i in [*ids[1:], None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(f"{start}-{prev}" if prev != start else str(start))
+        if i is not None:
+            start = prev = i
+    return ",".join(parts)
+
+
+def omp_threads_bind(configured: str) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for the embedded engine.
+
+    "all": every CPU this process may run on (vLLM's "auto" keeps one core per rank for its scheduler, which
+    on a 2-core machine leaves the model one core); "auto" and "nobind" are vLLM's own values; anything else
+    is an explicit list such as "0-3" and passes through.
+    """
+    if configured != "all":
+        return configured
+    return _id_ranges(allowed_cpus())

@@ -82,6 +82,8 @@ class VLLMLaunchSpec:
     lora: LoraLaunch | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    # VLLM_CPU_OMP_THREADS_BIND (None: vLLM's default, or whatever the environment says).
+    cpu_threads_bind: str | None = None
     # The key vLLM demands on /v1/* (its --api-key), handed over in VLLM_API_KEY: the environment of
     # a process is readable by its user only, its command line by every local user.
     api_key: str | None = None
@@ -123,6 +125,8 @@ class VLLMLaunchSpec:
         env.setdefault("PYTHONUNBUFFERED", "1")
         if self.lora is not None and self.lora.runtime_updates:
             env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+        if self.cpu_threads_bind is not None:
+            env.setdefault("VLLM_CPU_OMP_THREADS_BIND", self.cpu_threads_bind)
         env.update(self.env)
         env.pop("VLLM_API_KEY", None)  # never one inherited from the gateway's environment
         if self.api_key:
@@ -350,9 +354,11 @@ def default_launch_spec(
     quantization: str | None = None,
     lora: LoraLaunch | None = None,
     api_key: str | None = None,
+    cpu_threads_bind: str | None = None,
 ) -> VLLMLaunchSpec:
     return VLLMLaunchSpec(
         api_key=api_key,
+        cpu_threads_bind=cpu_threads_bind,
         model=str(model_path),
         served_model_name=served_model_name,
         dtype=dtype,

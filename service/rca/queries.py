@@ -51,6 +51,11 @@ class PrometheusEvidence:
         end = min(req.alert.endsAt or now, now).replace(microsecond=0)
         if end <= start:
             end = now
+        # An alert firing for longer than the tool's range limit: keep the onset (where causes show) and
+        # cut the window's end, rather than have every query refused for its range.
+        max_range = timedelta(seconds=tools.prometheus_max_range_s)
+        if end - start > max_range:
+            end = start + max_range
         # Whole-second step with `end` itself an evaluation point: Prometheus evaluates at start + k*step,
         # and a point that misses `end` would miss the newest samples of a still-firing alert.
         step = max(1, math.ceil((end - start).total_seconds() / QUERY_POINTS))

@@ -24,8 +24,9 @@ from tests.e2e.conftest import LiveServer, launch_live_server
 pytestmark = pytest.mark.engine
 
 MODEL = "smollm2-135m-instruct"
-ADMIN = "lora-e2e-admin-0123456789"
-USER = "lora-e2e-user-0123456789"
+ADMIN = "lora-e2e-admin-0123456789-Qz7Wp2Rx4Lm9"
+USER = "lora-e2e-user-0123456789-Qz7Wp2Rx4Lm9"
+SCRAPER = "lora-e2e-scrape-0123456789-Qz7Wp2Rx4Lm9"  # /metrics needs the `metrics` permission
 QUESTION = [{"role": "user", "content": "What is Kubernetes? Answer in one sentence."}]
 
 
@@ -54,6 +55,7 @@ def lora_server(adapters: dict[str, Path], tmp_path_factory: pytest.TempPathFact
     keys = [
         {"name": "admin", "key": ADMIN, "role": "admin", "collections": ["*"]},
         {"name": "ops", "key": USER, "role": "user", "collections": ["*"]},
+        {"name": "scraper", "key": SCRAPER, "role": "user", "permissions": ["metrics"]},
     ]
     (data_dir / "keys.yaml").write_text(yaml.safe_dump(keys))
     with launch_live_server(
@@ -103,7 +105,8 @@ def test_adapter_with_rag_field_answers_with_citations(lora_server: LiveServer) 
     assert r.model == "ops-static"
     citations = r.model_extra["citations"]  # type: ignore[index]
     assert citations and citations[0]["document_id"] == "runbooks/pod-oomkilled.md"
-    metrics = httpx.get(lora_server.url + "/metrics", timeout=10).text
+    scrape = {"Authorization": f"Bearer {SCRAPER}"}
+    metrics = httpx.get(lora_server.url + "/metrics", headers=scrape, timeout=10).text
     assert 'ragserve_generation_tokens_total{model="ops-static"}' in metrics
 
 
