@@ -1,4 +1,4 @@
-"""The hand-written QA set over the sample corpus: answers occur in their documents, halves split by document."""
+"""The hand-written QA set over the sample corpus: answers occur in their documents, halves by document."""
 
 from __future__ import annotations
 
