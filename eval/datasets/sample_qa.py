@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the hand-written question table reads best one question per line)
 """Question answering over the project's own sample corpus (issue 17), hand-written.
 
     .venv/bin/python -m eval.datasets.sample_qa --out DIR

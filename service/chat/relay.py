@@ -16,8 +16,10 @@ from typing import Any, Literal
 from service.chat.route import PreparedRequest
 from service.llm import ChatModel, ChatStream
 from service.observability.metrics import Metrics
-from service.rag.prompt import citations_payload, cited_indices
+from service.rag.attribution import Attributor, StreamAttributor
+from service.rag.prompt import ABSTENTIONS, citations_payload, cited_indices
 from service.safety import GuardPipeline, StreamGuard
+from service.settings import RagSettings
 from service.sse import DONE, error_frames, frame
 
 logger = logging.getLogger("ragserve.generation")
@@ -29,10 +31,19 @@ PATHS: dict[Kind, str] = {"chat": "/v1/chat/completions", "completion": "/v1/com
 class Relay:
     """Sends a prepared request to the model and shapes the answer; measures each request."""
 
-    def __init__(self, *, model: ChatModel, guard: GuardPipeline, metrics: Metrics) -> None:
+    def __init__(
+        self, *, model: ChatModel, guard: GuardPipeline, metrics: Metrics, rag: RagSettings | None = None
+    ) -> None:
         self.model = model
         self.guard = guard
         self.metrics = metrics
+        self.rag = rag or RagSettings()
+
+    def _attributor(self, prepared: PreparedRequest) -> Attributor | None:
+        """Marks the sentences of a grounded answer that cite nothing (service/rag/attribution.py)."""
+        if prepared.grounded is None or not self.rag.attribute_citations or prepared.body.get("tools"):
+            return None
+        return Attributor([c.text for c in prepared.grounded.citations], abstentions=ABSTENTIONS)
 
     async def answer(
         self, prepared: PreparedRequest, *, stream: bool, kind: Kind = "chat"
@@ -56,9 +67,12 @@ class Relay:
         if kind == "chat":
             data["model"] = model
         text = ""
+        attributor = self._attributor(prepared)
         for choice in data.get("choices", []):
             self._guard_output(choice, prepared)
-            text += str((choice.get("message") or {}).get("content") or "")
+            if attributor is not None and choice.get("finish_reason") != "content_filter":
+                _attribute_whole(choice, attributor)
+            text += str((choice.get("message") or {}).get("content") or choice.get("text") or "")
             self.metrics.finish_reasons.labels(model, str(choice.get("finish_reason"))).inc()
         self.metrics.ttft.labels(model).observe(time.perf_counter() - t0)
         if prepared.grounded is not None:
@@ -78,6 +92,8 @@ class Relay:
         answer_parts: list[str] = []
         held: dict[str, Any] | None = None
         guards: dict[int, StreamGuard] = {}  # output guard per choice index
+        attributor = self._attributor(prepared)
+        marks: dict[int, StreamAttributor] = {}  # citation markers per choice index
         self.metrics.requests_in_flight.labels(kind).inc()
         self.metrics.requests_awaiting_first_token.labels(kind).inc()  # until the first token
         try:
@@ -107,6 +123,11 @@ class Relay:
                     guards[index] = guard
                     if piece or choice.get("finish_reason"):
                         piece = guard.feed(piece, final=bool(choice.get("finish_reason")))
+                        if attributor is not None and not guard.blocked:
+                            mark = marks.setdefault(index, StreamAttributor(attributor))
+                            piece = mark.feed(piece)
+                            if choice.get("finish_reason"):
+                                piece += mark.finish()
                         _set_delta_text(choice, kind, piece)
                         answer_parts.append(piece)
                     if guard.blocked:
@@ -169,6 +190,13 @@ class Relay:
         assert prepared.grounded is not None and prepared.collection is not None
         n = len(cited_indices(answer, len(prepared.grounded.citations)))
         self.metrics.observe_rag_answer(prepared.collection, answer, cited=n)
+
+
+def _attribute_whole(choice: dict[str, Any], attributor: Attributor) -> None:
+    holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+    content = holder.get(key)
+    if isinstance(content, str) and content:
+        holder[key] = attributor.attribute(content)
 
 
 def _delta_text(choice: dict[str, Any], kind: Kind) -> str:

@@ -16,6 +16,8 @@ TokenCounter = Callable[[str], Awaitable[int]]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d{1,3})\]")
+# What the system templates tell the model to say when the passages lack the answer.
+ABSTENTIONS = ("I don't know based on the provided documents", "根据提供的文档，我不知道")
 
 
 def detect_language(text: str) -> Language:

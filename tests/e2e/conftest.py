@@ -48,12 +48,17 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> boo
 
 
 @contextlib.contextmanager
-def launch_live_server(data_dir: Path, **env_overrides: str) -> Iterator[LiveServer]:
-    """`ragserve serve` on the default model in `data_dir`; `env_overrides` adds RAGSERVE_* settings."""
+def launch_live_server(
+    data_dir: Path, *, model: str | None = None, **env_overrides: str
+) -> Iterator[LiveServer]:
+    """`ragserve serve` in `data_dir` on a catalog model (the 135M plumbing model unless `model` names
+    another, e.g. DEFAULT_MODEL for answer quality), served under its catalog name; `env_overrides` adds
+    RAGSERVE_* settings."""
     from service.engine.model_prep import resolve_model
-    from service.settings import DEFAULT_MODEL
+    from service.settings import PLUMBING_MODEL
 
-    model_dir = resolve_model(DEFAULT_MODEL, REPO / "var" / "models")  # prepared once by `make`, cached
+    model = model or PLUMBING_MODEL
+    model_dir = resolve_model(model, REPO / "var" / "models")  # prepared once by `make`, cached
     log = data_dir / "server.log"
     port = free_port()
     env = dict(os.environ)
@@ -61,6 +66,7 @@ def launch_live_server(data_dir: Path, **env_overrides: str) -> Iterator[LiveSer
         RAGSERVE_DATA_DIR=str(data_dir),
         RAGSERVE_PORT=str(port),
         RAGSERVE_ENGINE__MODEL=str(model_dir),
+        RAGSERVE_ENGINE__SERVED_MODEL_NAME=model,
         RAGSERVE_ENGINE__MAX_MODEL_LEN="2048",
         RAGSERVE_ENGINE__KV_CACHE_SPACE_GIB="1",
         RAGSERVE_SERVER__SHUTDOWN_GRACE_S="20",

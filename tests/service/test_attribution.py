@@ -1,0 +1,97 @@
+"""Citations the model forgot (service/rag/attribution.py): unit cases, then through the gateway."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from service.rag.attribution import Attributor, StreamAttributor
+from service.rag.prompt import ABSTENTIONS
+from tests.service.conftest import Gateway
+
+PASSAGES = [
+    "Run `kubectl describe pod POD -n NAMESPACE` and look for Reason: OOMKilled and exit code 137.",
+    "Remove unused images with `crictl rmi --prune`. Configure log rotation (`containerLogMaxSize`).",
+    "服务在过去五分钟内返回 5xx 错误的比例超过百分之五时，应先检查最近一次发布，然后回滚。",
+]
+
+
+@pytest.fixture
+def attributor() -> Attributor:
+    return Attributor(PASSAGES, abstentions=ABSTENTIONS)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            "Exit code 137 means OOMKilled. Remove unused images with crictl rmi --prune.",
+            "Exit code 137 means OOMKilled [1]. Remove unused images with crictl rmi --prune [2].",
+        ),
+        ("Exit code 137 means OOMKilled [1].", "Exit code 137 means OOMKilled [1]."),  # the model's own stays
+        ("I don't know based on the provided documents.", "I don't know based on the provided documents."),
+        ("The moon orbits the earth every month.", "The moon orbits the earth every month."),  # no support
+        ("应先检查最近一次发布，然后回滚。", "应先检查最近一次发布，然后回滚 [3]。"),
+        ("Exit code 137 means OOMKilled", "Exit code 137 means OOMKilled [1]"),  # no final punctuation
+        (
+            "Exit code 137 and version 1.5 mean OOMKilled.",
+            "Exit code 137 and version 1.5 mean OOMKilled [1].",
+        ),
+    ],
+)
+def test_sentences_get_the_passage_that_supports_them(
+    attributor: Attributor, answer: str, expected: str
+) -> None:
+    assert attributor.attribute(answer) == expected
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_a_stream_gets_the_same_markers_in_any_piece_size(attributor: Attributor, size: int) -> None:
+    answer = (
+        "Exit code 137 means OOMKilled. The fix is 1.5 GiB more.\n"
+        "Remove unused images with crictl rmi --prune. "
+        "应先检查最近一次发布，然后回滚。"
+    )
+    stream = StreamAttributor(attributor)
+    pieces = [answer[i : i + size] for i in range(0, len(answer), size)]
+    assert "".join(stream.feed(p) for p in pieces) + stream.finish() == attributor.attribute(answer)
+
+
+def test_the_gateway_marks_an_uncited_answer_whole_and_streamed(gateway: Gateway) -> None:
+    body = {
+        "model": "rag/default",
+        "messages": [{"role": "user", "content": "What does exit code 137 mean?"}],
+        "rag": {"top_k": 3},
+    }
+    gateway.fake.script("The kernel killed the container for exceeding its memory limit with exit code 137.")
+    r = httpx.post(gateway.v1 + "/chat/completions", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    oom = next(c["index"] for c in out["citations"] if c["document_id"] == "runbooks/oom.md")
+    assert out["choices"][0]["message"]["content"].endswith(f"exit code 137 [{oom}].")
+    assert [c["cited"] for c in out["citations"]] == [c["index"] == oom for c in out["citations"]]
+
+    gateway.fake.script("The kernel killed the container for exceeding its memory limit with exit code 137.")
+    r = httpx.post(gateway.v1 + "/chat/completions", json={**body, "stream": True}, timeout=30)
+    events = [json.loads(b[6:]) for b in r.text.split("\n\n") if b.startswith("data: {")]
+    text = "".join((e["choices"][0]["delta"].get("content") or "") for e in events if e.get("choices"))
+    assert text.endswith(f"exit code 137 [{oom}].")
+    assert any(c["cited"] for c in events[-1]["citations"])
+
+
+def test_attribution_can_be_turned_off(gateway: Gateway) -> None:
+    gateway.settings.rag.attribute_citations = False
+    try:
+        gateway.fake.script("The kernel killed the container with exit code 137.")
+        r = httpx.post(
+            gateway.v1 + "/chat/completions",
+            json={"model": "rag/default", "messages": [{"role": "user", "content": "exit code 137?"}]},
+            timeout=30,
+        )
+    finally:
+        gateway.settings.rag.attribute_citations = True
+    assert (
+        r.json()["choices"][0]["message"]["content"] == "The kernel killed the container with exit code 137."
+    )
