@@ -90,9 +90,12 @@ def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return ((values - mu) / sigma).astype(np.float32)
 
 
-# "zscore" is production; "zscore-flat" (coverage ignored, the fusion before issue 3's stemming
-# work) and "rrf" exist for `eval.fusion_study`.
-FUSION_METHODS: tuple[str, ...] = ("zscore", "zscore-flat", "rrf")
+# "zscore" is production; the others exist for `eval.fusion_study` and `eval.embedder_study`:
+# "zscore-flat" (coverage ignored, the fusion before issue 3's stemming work), "rrf" (reciprocal
+# ranks weighted like zscore), "rrf60" (plain reciprocal-rank fusion, k=60, equal weights) and
+# "minmax" (each ranker's scores scaled to 0..1 over its own candidates, equal weights).
+FUSION_METHODS: tuple[str, ...] = ("zscore", "zscore-flat", "rrf", "rrf60", "minmax")
+RRF_K = 60
 
 
 def fuse(
@@ -119,13 +122,25 @@ def fuse(
         dense_found=len(dense_ref) > 0,
         lexical_coverage=0.0 if method == "zscore-flat" else lexical_coverage,
     )
-    if method == "rrf":
+    if method in ("rrf", "rrf60"):
+        if method == "rrf60":
+            w = FusionWeights(0.5, 0.5)
         rd = _ranks(dense)
         rb = np.where(bm25 > 0, _ranks(bm25), np.inf)
-        return (w.dense / (60 + rd) + w.bm25 / (60 + rb)).astype(np.float32)
+        return (w.dense / (RRF_K + rd) + w.bm25 / (RRF_K + rb)).astype(np.float32)
+    if method == "minmax":
+        return (0.5 * _minmax(dense, dense_ref) + 0.5 * _minmax(bm25, bm25_ref)).astype(np.float32)
     return (w.dense * _standardize(dense, dense_ref) + w.bm25 * _standardize(bm25, bm25_ref)).astype(
         np.float32
     )
+
+
+def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """values scaled so that a ranker's worst candidate is 0 and its best 1 (clipped below at 0)."""
+    if len(reference) == 0:
+        return np.zeros_like(values)
+    lo, hi = float(reference.min()), float(reference.max())
+    return np.clip((values - lo) / max(hi - lo, 1e-6), 0.0, None).astype(np.float32)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
