@@ -84,6 +84,7 @@ def ranked_docs(
     dense_all: np.ndarray,
     bm25_all: np.ndarray,
     doc_of: np.ndarray,
+    texts: np.ndarray,
     coverage: float,
     multilingual: bool,
     k: int = 10,
@@ -99,6 +100,7 @@ def ranked_docs(
         hit = np.flatnonzero(bm25_all > 0)
         b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
         pool = np.unique(np.concatenate([d_pos, b_pos]))
+        gap = S.script_gap(query, str(texts[int(b_pos[0])])) if len(b_pos) and multilingual else 0.0
         fused = S.fuse(
             query,
             dense_all[pool],
@@ -107,6 +109,7 @@ def ranked_docs(
             bm25_all[b_pos],
             multilingual_embedder=multilingual,
             lexical_coverage=coverage,
+            script_gap=gap,
             method=fusion,
         )
         order = pool[np.argsort(-fused, kind="stable")]
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     assert snap.bm25 is not None
     rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
     doc_of = np.array([rows.get(int(r), {}).get("document_id", "") for r in snap.rowids], dtype=object)
+    texts = np.array([str(rows.get(int(r), {}).get("text", "")) for r in snap.rowids], dtype=object)
     sets = {
         p.stem.removeprefix("queries_"): [
             json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 for j, q in enumerate(qs):
                     i = at + j
                     docs = ranked_docs(
-                        f, q["query"], dense[i], bm25[i], doc_of, float(coverage[i]), emb.multilingual
+                        f, q["query"], dense[i], bm25[i], doc_of, texts, float(coverage[i]), emb.multilingual
                     )
                     ranks.append(m.first_relevant_rank(docs, q["relevant"]))
                 row = {
