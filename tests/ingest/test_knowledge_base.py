@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedding import USE_MODEL, Embedder
+from ingest.embedding import MINILM_MODEL, Embedder
 from ingest.errors import (
     CollectionExists,
     CollectionNotFound,
@@ -24,15 +24,15 @@ from ingest.store.versions import read_manifest, version_dirs, writer_lock
 from .pdfgen import make_pdf
 
 
-def test_collections_lifecycle(kb: KnowledgeBase) -> None:
+def test_collections_lifecycle(kb: KnowledgeBase, embedder: Embedder) -> None:
     assert kb.list_collections() == []
     info = kb.create_collection("ops-1.0")
     assert (info.name, info.documents, info.chunks, info.embedding_model, info.dimension) == (
         "ops-1.0",
         0,
         0,
-        "all-MiniLM-L6-v2",
-        384,
+        embedder.model_id,
+        embedder.dimension,
     )
     assert kb.exists("ops-1.0") and not kb.exists("nope") and not kb.exists("../x")
     assert kb.search("ops-1.0", "anything") == []
@@ -204,9 +204,10 @@ def test_collection_of_an_unloadable_model_is_a_clear_error(
 
 
 def test_reembed_moves_a_collection_to_the_configured_model(
-    tmp_path: Path, corpus: Path, embedder: Embedder
+    tmp_path: Path, corpus: Path, embedder: Embedder, minilm_embedder: Embedder
 ) -> None:
-    old = Embedder.load(USE_MODEL)  # a real second model (numpy, loads in about a second)
+    old = minilm_embedder  # the default before issue 21
+    assert old.model_id != embedder.model_id
     kb_old = KnowledgeBase(tmp_path / "collections", old)
     kb_old.ingest_paths("c", [corpus])
     before = kb_old.info("c")
@@ -214,7 +215,7 @@ def test_reembed_moves_a_collection_to_the_configured_model(
     kb = KnowledgeBase(kb_old.root, embedder)
     seen: list[tuple[int, int]] = []
     summary = kb.reembed("c", progress=lambda done, total: seen.append((done, total)))
-    assert (summary.previous_model, summary.model) == (USE_MODEL, embedder.model_id)
+    assert (summary.previous_model, summary.model) == (MINILM_MODEL, embedder.model_id)
     assert summary.chunks == before.chunks and seen[-1] == (before.chunks, before.chunks)
     after = kb.info("c")
     assert (after.embedding_model, after.dimension) == (embedder.model_id, embedder.dimension)

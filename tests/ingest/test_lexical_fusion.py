@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ingest import search as S
+from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
 from ingest.store import lexical
 from ingest.store.collection import Snapshot
@@ -204,7 +205,11 @@ def test_bm25_fades_across_scripts_with_a_multilingual_embedder() -> None:
     assert wd("pods restart", 0.9, multilingual=False) == pytest.approx(S.DENSE_SHARE_PARAPHRASE)
 
 
-def test_hybrid_equals_bm25_on_chinese_and_reports_its_evidence(kb: KnowledgeBase, tmp_path: Path) -> None:
+def test_hybrid_equals_bm25_on_chinese_and_reports_its_evidence(
+    minilm_embedder: Embedder, tmp_path: Path
+) -> None:
+    """A collection of the English-only embedder (the default before issue 21): Chinese goes to BM25."""
+    kb = KnowledgeBase(tmp_path / "collections", minilm_embedder)
     kb.ingest_paths("c", [_corpus(tmp_path / "docs")])
     zh_h = kb.search("c", "磁盘使用率太高", top_k=3)
     zh_b = kb.search("c", "磁盘使用率太高", top_k=3, mode="bm25")
