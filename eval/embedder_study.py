@@ -100,7 +100,9 @@ def ranked_docs(
         hit = np.flatnonzero(bm25_all > 0)
         b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
         pool = np.unique(np.concatenate([d_pos, b_pos]))
-        gap = S.script_gap(query, str(texts[int(b_pos[0])])) if len(b_pos) and multilingual else 0.0
+        gap = 0.0
+        if len(b_pos) and multilingual:
+            gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
         fused = S.fuse(
             query,
             dense_all[pool],

@@ -71,10 +71,12 @@ def fusion_weights(
 ) -> FusionWeights:
     """Weights from evidence: whether each ranker found anything, lexical coverage, query language.
 
-    `script_gap` is how far the query's CJK share is from that of BM25's best chunk (0..1): a Chinese
-    question over English text (or the reverse) can share only the Latin identifiers both contain,
-    so BM25's word matches say little about meaning there, and its weight fades with the gap the
-    way an English-only embedder's fades with the query's CJK share.
+    `script_gap` is how far the query's CJK share is from that of the best chunk of either ranker
+    (0..1, the larger of the two): a Chinese question answered by English text (or the reverse)
+    shares only the Latin identifiers both contain, so BM25's word matches say little about meaning
+    there, and its weight fades with the gap the way an English-only embedder's fades with the
+    query's CJK share. Both rankers' best chunks count: in a collection mixing Chinese and English,
+    BM25 finds a same-script chunk sharing common words while the embedding points across scripts.
     """
     if not bm25_found:
         return FusionWeights(1.0, 0.0)
@@ -249,7 +251,11 @@ def search(
     dense_all = vectors.vectors_at(snap.index, pool) @ q
     bm25_all = b_all[pool] if b_all is not None else np.zeros(len(pool), np.float32)
     coverage = snap.bm25.coverage(q_tokens, int(b_pos[0])) if snap.bm25 is not None and len(b_pos) else 0.0
-    gap = script_gap(query, _chunk_text(snap, int(b_pos[0]))) if len(b_pos) and multilingual_embedder else 0.0
+    gap = 0.0
+    if multilingual_embedder and len(b_pos):
+        # The script the answer is in, as either ranker's best chunk shows it (see `fusion_weights`).
+        firsts = {int(b_pos[0]), int(d_pos[0])} if len(d_pos) else {int(b_pos[0])}
+        gap = max(script_gap(query, _chunk_text(snap, p)) for p in firsts)
     fused = fuse(
         query,
         dense_all,
