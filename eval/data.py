@@ -2,7 +2,8 @@
 
 - corpus: a directory of files (document id = path relative to it), or a JSONL file of
   `{"id", "text", "title"?, "metadata"?}` (document id = `id`);
-- queries: JSONL of `{"id", "query", "relevant": [document ids], "answers"?: [str]}`.
+- queries: JSONL of `{"id", "query", "relevant": [document ids], "answers"?: [str], "language"?: str}`
+  (`language`, e.g. "zh" or "en", is the query's: `eval retrieval` breaks its figures down by it).
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ class Query:
     query: str
     relevant: list[str]
     answers: list[str] = field(default_factory=list)
+    language: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record."""
         d: dict[str, Any] = {"id": self.id, "query": self.query, "relevant": self.relevant}
         if self.answers:
             d["answers"] = self.answers
+        if self.language:
+            d["language"] = self.language
         return d
 
 
@@ -63,10 +67,13 @@ def load_queries(path: Path) -> list[Query]:
         answers = rec.get("answers") or []
         if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
             raise EvalDataError(f'{where}: "answers" must be a list of strings')
+        language = rec.get("language")
+        if language is not None and (not isinstance(language, str) or not language.strip()):
+            raise EvalDataError(f'{where}: "language" must be a non-empty string')
         if str(qid) in seen:
             raise EvalDataError(f"{where}: duplicate query id {qid!r}")
         seen.add(str(qid))
-        out.append(Query(str(qid), text, [str(r) for r in rel], list(answers)))
+        out.append(Query(str(qid), text, [str(r) for r in rel], list(answers), language))
     if not out:
         raise EvalDataError(f"{path}: no queries")
     return out

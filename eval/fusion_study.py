@@ -57,7 +57,7 @@ def load_matrix(
     rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
     # Tombstoned positions (a carried-forward HNSW graph) have no row: no document, never ranked.
     doc_of = np.array([rows.get(int(r), {}).get("document_id", "") for r in snap.rowids], dtype=object)
-    emb = Embedder.load()
+    emb = Embedder.load(str(manifest["embedding_model"]))  # the model the collection was built with
     qv = emb.encode([q["query"] for q in queries])
     dense = (qv @ vecs.T).astype(np.float32)
     dense[:, snap.dead] = -np.inf

@@ -93,6 +93,7 @@ def retrieval_summary(
 
     return {
         "hit@1": mean(lambda r, rel: hit_at(r, rel, 1)),
+        "hit@3": mean(lambda r, rel: hit_at(r, rel, 3)),
         "hit@5": mean(lambda r, rel: hit_at(r, rel, 5)),
         "hit@10": mean(lambda r, rel: hit_at(r, rel, 10)),
         "mrr@10": mean(lambda r, rel: reciprocal_rank(r, rel, 10)),

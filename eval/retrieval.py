@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ingest.knowledge_base import KnowledgeBase
 
 MODES = ("hybrid", "dense", "bm25")
-METRIC_KEYS = ("hit@1", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@10")
+METRIC_KEYS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@10")
 WORST_SHOWN = 15
 
 
@@ -97,24 +97,32 @@ def evaluate(
     collection: str | None = None,
     data_dir: Path | None = None,
     embedder: Embedder | None = None,
-    embedding_model: str = "all-MiniLM-L6-v2",
+    embedding_model: str | None = None,
+    threads: int | None = None,
     top_k: int = 10,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Ingest (if a corpus is given), run, and write metrics.json, report.md, per_query.jsonl and plots."""
-    from ingest.embedding import Embedder
+    """Ingest (if a corpus is given), run, and write metrics.json, report.md, per_query.jsonl and plots.
+
+    A collection built with another bundled embedder than `embedding_model` is searched with its own.
+    """
+    from ingest.embedding import DEFAULT_MODEL, Embedder
     from ingest.knowledge_base import KnowledgeBase
 
     say = log or (lambda _msg: None)
     if top_k < 1:
         raise ValueError("--top-k must be at least 1")
-    emb = embedder or Embedder.load(embedding_model)
+
+    def load(model: str) -> Embedder:
+        return Embedder.load(model, threads=threads)
+
+    emb = embedder or load(embedding_model or DEFAULT_MODEL)
     with tempfile.TemporaryDirectory(prefix="ragserve-eval-") as tmp:
         if collection is None:
             root, name = Path(tmp) / "collections", "eval"
         else:
             root, name = Path(data_dir or "./var") / "collections", collection
-        kb = KnowledgeBase(root, emb)
+        kb = KnowledgeBase(root, emb, load_embedder=load)
         ingest_info: dict[str, Any] = {}
         if corpus is not None:
             say(f"ingesting {corpus} into collection {name!r} ...")
@@ -132,8 +140,10 @@ def evaluate(
             t0 = time.perf_counter()
             results[mode] = run_queries(kb, name, queries, mode, top_k=top_k)
             say(f"{mode}: {len(queries)} queries in {time.perf_counter() - t0:.1f} s")
+        manifest = kb.info(name)
         info = {
             "collection": collection or "(temporary)",
+            "embedding_model": manifest.embedding_model,
             "corpus": str(corpus) if corpus else None,
             "documents": len(documents),
             "chunks": kb.chunk_count(name),
@@ -160,10 +170,23 @@ def write_outputs(
         for mode, rs in results.items()
     }
     primary = next(iter(per_mode))
+    languages = sorted({r.query.language for rs in results.values() for r in rs if r.query.language})
+    by_language = {
+        lang: {
+            mode: m.retrieval_summary(
+                [r.ranked for r in rs if r.query.language == lang],
+                [r.query.relevant for r in rs if r.query.language == lang],
+                [r.latency_ms for r in rs if r.query.language == lang],
+            )
+            for mode, rs in results.items()
+        }
+        for lang in languages
+    }
     doc: dict[str, Any] = {
         "mode": primary,
         **per_mode[primary],
         "modes": per_mode,
+        "by_language": by_language,
         "top_k": top_k,
         **info,
         "machine": report.machine(),
@@ -232,6 +255,13 @@ def _report_md(
         for mode, v in per_mode.items()
     ]
     lines += [report.md_table(header, rows), ""]
+    for lang, modes_of in doc.get("by_language", {}).items():
+        lines += [f"### Queries in {lang}", ""]
+        rows_l = [
+            [mode, *(v[k] for k in METRIC_KEYS), v["latency_ms_p50"], v["latency_ms_p99"], v["n_queries"]]
+            for mode, v in modes_of.items()
+        ]
+        lines += [report.md_table([*header, "n"], rows_l), ""]
     lines += ["![hit@k](hit_at_k.png) ![modes](modes.png) ![latency](latency_hist.png)", ""]
     modes = list(results)
     if len(modes) > 1:
@@ -287,7 +317,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=10, help="documents scored per query (default 10)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument(
-        "--threads", type=int, default=0, help="torch threads for query embedding (default: torch's own)"
+        "--threads",
+        type=int,
+        default=0,
+        help="compute threads for query embedding (torch's, or the C/numpy engines'; default: their own)",
     )
 
 
@@ -309,13 +342,18 @@ def cmd(args: argparse.Namespace) -> int:
         corpus=args.corpus,
         collection=args.collection,
         data_dir=getattr(args, "data_dir", None),
-        embedding_model=settings.embedding.model if settings else "all-MiniLM-L6-v2",
+        embedding_model=settings.embedding.model if settings else None,
+        threads=args.threads or None,
         top_k=args.top_k,
         log=lambda msg: print(msg, file=sys.stderr),
     )
-    cols = ("hit@1", "hit@10", "mrr@10", "ndcg@10", "latency_ms_p50", "latency_ms_p99")
+    cols = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "latency_ms_p50", "latency_ms_p99")
+    print(f"embedder: {doc.get('embedding_model')}")
     print("mode     " + " ".join(f"{c:>14}" for c in cols))
     for mode, row in doc["modes"].items():
         print(f"{mode:<8} " + " ".join(f"{row[c]:>14}" for c in cols))
+    for lang, modes_of in doc["by_language"].items():
+        for mode, row in modes_of.items():
+            print(f"{mode + '/' + lang:<8} " + " ".join(f"{row[c]:>14}" for c in cols))
     print(f"wrote {args.out}/metrics.json, report.md and plots")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -140,6 +140,14 @@ def _context_prefix(title: Any, heading: str | None) -> str:
     if heading:
         parts = [heading] if parts and heading.startswith(parts[0]) else [*parts, heading]
     return " > ".join(parts)[:_PREFIX_MAX_CHARS]
+
+
+def index_text(row: Mapping[str, Any]) -> str:
+    """A stored chunk's `index_text` (what was embedded and BM25-indexed), from its text and metadata."""
+    meta = row.get("metadata") or {}
+    prefix = _context_prefix(meta.get("title"), meta.get("heading"))
+    text = str(row["text"])
+    return f"{prefix}\n{text}" if prefix else text
 
 
 def contains_cjk(text: str) -> bool:

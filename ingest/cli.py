@@ -28,6 +28,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--json", action="store_true", help="print one final JSON summary line")
     p.set_defaults(func=cmd_ingest)
 
+    p = subparsers.add_parser(
+        "reembed",
+        help="re-embed a collection with the configured embedding model",
+        description="Re-embed every chunk of a collection with the configured embedding model (e.g. after "
+        "the default changed) and publish it as a new version; searches keep the old version meanwhile.",
+    )
+    p.add_argument("--collection", "-c", required=True, help="collection name")
+    p.add_argument("--json", action="store_true", help="print one final JSON summary line")
+    p.set_defaults(func=cmd_reembed)
+
     p = subparsers.add_parser("collections", help="list collections")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_collections)
@@ -49,14 +59,14 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
     threads = getattr(emb_settings, "torch_threads", None)
     root = Path(args.data_dir) / "collections"
 
-    def load() -> Embedder:
+    def load_model(model: str) -> Embedder:
         if threads:  # RAGSERVE_EMBEDDING__TORCH_THREADS, as `ragserve serve` applies it (docs/benchmarks.md)
             import torch
 
             torch.set_num_threads(int(threads))
-        return Embedder.load(args.embedding_model, device=device, batch_size=batch)
+        return Embedder.load(model, device=device, batch_size=batch, threads=threads)
 
-    return KnowledgeBase(root, load)
+    return KnowledgeBase(root, lambda: load_model(args.embedding_model), load_embedder=load_model)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -93,6 +103,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             f"{summary.chunks} chunks in {summary.seconds:.1f} s"
         )
     return 1 if summary.failed else 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    """Re-embed one collection with the configured model, with a progress bar."""
+    from tqdm import tqdm
+
+    kb = _kb(args)
+    bar = tqdm(total=0, unit="chunk", file=sys.stderr, disable=None, desc=f"reembed {args.collection}")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        summary = kb.reembed(args.collection, progress=progress)
+    except IngestError as exc:
+        print(f"ragserve reembed: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    elif summary.chunks == 0:
+        print(f"{args.collection}: already embedded with {summary.model}; nothing to do")
+    else:
+        print(
+            f"{args.collection}: {summary.chunks} chunks re-embedded with {summary.model} "
+            f"(was {summary.previous_model}) in {summary.seconds:.1f} s"
+        )
+    return 0
 
 
 def cmd_collections(args: argparse.Namespace) -> int:

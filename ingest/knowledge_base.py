@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunking import Chunk, Chunker
-from ingest.embedding import Embedder
+from ingest.chunking import Chunk, Chunker, index_text
+from ingest.embedding import Embedder, bundled_model
 from ingest.errors import (
     CollectionExists,
     CollectionNotFound,
@@ -40,12 +40,13 @@ from ingest.store.docstore import FILENAME as DOCSTORE_FILE
 from ingest.store.docstore import DocstoreReader
 from ingest.store.vectors import HNSW_THRESHOLD
 from ingest.store.versions import MANIFEST, read_manifest, writer_lock
-from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, SearchHit
+from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, ReembedSummary, SearchHit
 
 log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
 MAX_DOCUMENT_ID = 1024
 Progress = Callable[[str, int, int], None]
+EmbedderLoader = Callable[[str], Embedder]
 
 
 def validate_name(name: str) -> str:
@@ -91,11 +92,16 @@ class KnowledgeBase:
         hnsw_threshold: int = HNSW_THRESHOLD,
         lock_wait_s: float = 5.0,
         embed_group: int = 256,
+        load_embedder: EmbedderLoader | None = None,
     ) -> None:
         self.root = Path(root)
         self._embedder_or_factory = embedder
         self._embedder: Embedder | None = embedder if isinstance(embedder, Embedder) else None
-        self._chunker: Chunker | None = None
+        # Collections built with another bundled model are served with that model, loaded on first use
+        # (`load_embedder(model id)`); `reembed` moves a collection to the configured one.
+        self._load_embedder: EmbedderLoader = load_embedder or Embedder.load
+        self._other_embedders: dict[str, Embedder] = {}
+        self._chunkers: dict[str, Chunker] = {}
         self._chunk_tokens = chunk_tokens
         self._overlap_tokens = overlap_tokens
         self.limits = limits or Limits()
@@ -121,25 +127,53 @@ class KnowledgeBase:
 
     @property
     def chunker(self) -> Chunker:
-        """Chunker sized in the embedder's tokens."""
-        emb = self.embedder
+        """Chunker sized in the configured embedder's tokens."""
+        return self._chunker_for(self.embedder)
+
+    def _chunker_for(self, emb: Embedder) -> Chunker:
+        """Chunker sized in this embedder's tokens (chunks must fit the model that embeds them)."""
         with self._lock:
-            if self._chunker is None:
-                self._chunker = Chunker(
+            chunker = self._chunkers.get(emb.model_id)
+            if chunker is None:
+                chunker = Chunker(
                     emb.count_tokens, self._chunk_tokens, self._overlap_tokens, emb.max_seq_length
                 )
-            return self._chunker
+                self._chunkers[emb.model_id] = chunker
+            return chunker
 
-    def _check_embedder(self, name: str, manifest: dict[str, Any]) -> Embedder:
+    def embedder_for(self, name: str, manifest: dict[str, Any]) -> Embedder:
+        """The embedder a collection was built with: the configured one, or another bundled model.
+
+        A collection's vectors are only ever searched or extended with the model that made them;
+        one built with a model this process cannot load is an EmbeddingMismatch saying what to do.
+        """
         emb = self.embedder
         model, dim = manifest.get("embedding_model"), manifest.get("dimension")
-        if model != emb.model_id or dim != emb.dimension:
+        if model == emb.model_id and dim == emb.dimension:
+            return emb
+        with self._lock:
+            other = self._other_embedders.get(str(model))
+        if other is None and isinstance(model, str) and bundled_model(model) == model:
+            try:
+                other = self._load_embedder(model)
+            except IngestError as exc:
+                log.warning("collection %s: cannot load its embedder %s: %s", name, model, exc)
+            else:
+                log.info(
+                    "collection %s was built with %s: served with that model (configured: %s); "
+                    "`ragserve reembed --collection %s` moves it to %s",
+                    name, model, emb.model_id, name, emb.model_id,
+                )  # fmt: skip
+                with self._lock:
+                    other = self._other_embedders.setdefault(model, other)
+        if other is None or other.dimension != dim:
             raise EmbeddingMismatch(
-                f"collection {name!r} was built with embedding model {model} (dimension {dim}) "
-                f"but the loaded model is {emb.model_id} (dimension {emb.dimension}); "
-                f"configure embedding model {model}, or delete and re-ingest the collection"
+                f"collection {name!r} was built with embedding model {model} (dimension {dim}), which "
+                f"this server cannot load; the configured model is {emb.model_id} (dimension "
+                f"{emb.dimension}): run `ragserve reembed --collection {name}` to re-embed it with "
+                f"{emb.model_id}, or configure embedding model {model}"
             )
-        return emb
+        return other
 
     # ----- reading --------------------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
@@ -229,7 +263,7 @@ class KnowledgeBase:
             return run_search(
                 snap, query, embed=None, top_k=top_k, mode=mode, filters=filters, timings=timings
             )
-        emb = self._check_embedder(name, snap.manifest)
+        emb = self.embedder_for(name, snap.manifest)
         return run_search(
             snap,
             query,
@@ -305,6 +339,43 @@ class KnowledgeBase:
             except BaseException:
                 writer.abort()
                 raise
+
+    def reembed(self, name: str, *, progress: Callable[[int, int], None] | None = None) -> ReembedSummary:
+        """Re-embed every chunk of a collection with the configured embedder and publish it as a new version.
+
+        Chunks keep their text, ids and BM25 tokens (what was indexed is rebuilt from the docstore,
+        `ingest.chunking.index_text`); only the vectors, the index and the manifest's model change.
+        Readers keep the previous version until the new one is published; `progress(done, total)`
+        counts chunks. A collection already on the configured model is left as it is.
+        """
+        emb = self.embedder
+        t0 = time.perf_counter()
+        with self._writing(name, create=False) as (coll, manifest):
+            assert manifest is not None
+            before = str(manifest.get("embedding_model"))
+            summary = ReembedSummary(collection=name, previous_model=before, model=emb.model_id)
+            if before == emb.model_id and manifest.get("dimension") == emb.dimension:
+                return summary
+            base = {**_carry(manifest), "embedding_model": emb.model_id, "dimension": emb.dimension}
+            writer = VersionWriter(coll, manifest, base)
+            try:
+                rows = writer.chunk_texts()
+                total = len(rows)
+                for start in range(0, total, self.embed_group):
+                    group = rows[start : start + self.embed_group]
+                    vecs = emb.encode([index_text(r) for r in group])
+                    writer.set_embeddings([int(r["id"]) for r in group], vecs)
+                    summary.chunks += len(group)
+                    if progress is not None:
+                        progress(summary.chunks, total)
+                writer.publish(self.hnsw_threshold)
+            except BaseException:
+                writer.abort()
+                raise
+        with self._lock:
+            self._snapshots.pop(name, None)
+        summary.seconds = time.perf_counter() - t0
+        return summary
 
     def ingest_paths(
         self,
@@ -395,8 +466,9 @@ class KnowledgeBase:
         t0 = time.perf_counter()
         summary = IngestSummary(failures=failures)
         with self._writing(name, create=create) as (coll, manifest):
+            emb = self.embedder
             if manifest is not None:
-                self._check_embedder(name, manifest)
+                emb = self.embedder_for(name, manifest)
                 base = _carry(manifest)
                 vdir = coll / str(manifest["dir"])
                 reader = DocstoreReader(vdir / DOCSTORE_FILE)
@@ -417,16 +489,17 @@ class KnowledgeBase:
                 return writer
 
             try:
+                chunker = self._chunker_for(emb)
                 for done, (raw_id, path, root) in enumerate(files, 1):
                     self._ingest_one(
-                        raw_id, path, root, known, seen, failed_origins, reroot, pending, summary
+                        raw_id, path, root, known, seen, failed_origins, reroot, pending, summary, chunker
                     )
                     if pending.chunks >= self.embed_group:
-                        self._flush(pending, get_writer(), summary)
+                        self._flush(pending, get_writer(), summary, emb)
                     if progress is not None:
                         progress(raw_id, done, len(files))
                 if pending.items:
-                    self._flush(pending, get_writer(), summary)
+                    self._flush(pending, get_writer(), summary, emb)
                 if reroot:
                     get_writer().set_roots(reroot)
                 if prune_roots is not None:
@@ -462,6 +535,7 @@ class KnowledgeBase:
         reroot: dict[str, str],
         pending: _Pending,
         summary: IngestSummary,
+        chunker: Chunker,
     ) -> None:
         """Load and chunk one file into `pending`; failures are recorded, never raised."""
         try:
@@ -514,7 +588,7 @@ class KnowledgeBase:
                 if root is not None and old[2] != root:
                     reroot[doc.document_id] = root
                 continue
-            chunks = self.chunker.split(doc)
+            chunks = chunker.split(doc)
             if chunks and self.chunk_guard is not None:
                 chunks = self.chunk_guard(chunks)
             if not chunks:
@@ -523,10 +597,10 @@ class KnowledgeBase:
             pending.items.append((doc, origin, chunks, old is not None, root))
             pending.chunks += len(chunks)
 
-    def _flush(self, pending: _Pending, writer: VersionWriter, summary: IngestSummary) -> None:
+    def _flush(self, pending: _Pending, writer: VersionWriter, summary: IngestSummary, emb: Embedder) -> None:
         """Embed all pending chunks in one call (length-sorted batches) and write them."""
         texts = [c.index_text for _d, _o, chunks, _u, _r in pending.items for c in chunks]
-        vecs = self.embedder.encode(texts)
+        vecs = emb.encode(texts)
         at = 0
         for doc, origin, chunks, updated, root in pending.items:
             n = len(chunks)

@@ -54,6 +54,9 @@ class FusionWeights:
 # 0.3-0.7 tie there, verbatim shares 0.05-0.3 are within one query of each other, 0 and 0.5 are worse.
 DENSE_SHARE_PARAPHRASE = 0.5
 DENSE_SHARE_VERBATIM = 0.1
+# BM25's odds across scripts are multiplied by (1 - script gap) ** this (see `fusion_weights`): the
+# exponent of the English-only embedder's CJK fade; 1 was also tried on the tuning sets (issue 21).
+SCRIPT_FADE_POWER = 3.0
 
 
 def fusion_weights(
@@ -63,8 +66,18 @@ def fusion_weights(
     bm25_found: bool,
     dense_found: bool,
     lexical_coverage: float = 0.0,
+    script_gap: float = 0.0,
+    script_fade_power: float | None = None,
 ) -> FusionWeights:
-    """Weights from evidence: whether each ranker found anything, lexical coverage, query language."""
+    """Weights from evidence: whether each ranker found anything, lexical coverage, query language.
+
+    `script_gap` is how far the query's CJK share is from that of the best chunk of either ranker
+    (0..1, the larger of the two): a Chinese question answered by English text (or the reverse)
+    shares only the Latin identifiers both contain, so BM25's word matches say little about meaning
+    there, and its weight fades with the gap the way an English-only embedder's fades with the
+    query's CJK share. Both rankers' best chunks count: in a collection mixing Chinese and English,
+    BM25 finds a same-script chunk sharing common words while the embedding points across scripts.
+    """
     if not bm25_found:
         return FusionWeights(1.0, 0.0)
     if not dense_found:
@@ -75,6 +88,12 @@ def fusion_weights(
     if not multilingual_embedder:
         # An English-only model's similarity for CJK text is noise: fade it out by the CJK share.
         odds *= (1.0 - cjk_ratio(query)) ** 3
+    else:
+        # Only a model that bridges languages is worth trusting over a cross-script lexical match.
+        power = SCRIPT_FADE_POWER if script_fade_power is None else script_fade_power
+        gap = min(max(script_gap, 0.0), 1.0)
+        if power and gap > 0:
+            odds /= max((1.0 - gap) ** power, 1e-6)
     return FusionWeights(odds / (1.0 + odds), 1.0 / (1.0 + odds))
 
 
@@ -90,9 +109,14 @@ def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return ((values - mu) / sigma).astype(np.float32)
 
 
-# "zscore" is production; "zscore-flat" (coverage ignored, the fusion before issue 3's stemming
-# work) and "rrf" exist for `eval.fusion_study`.
-FUSION_METHODS: tuple[str, ...] = ("zscore", "zscore-flat", "rrf")
+# "zscore" is production; the others exist for `eval.fusion_study` and `eval.embedder_study`:
+# "zscore-flat" (coverage ignored, the fusion before issue 3's stemming work), "rrf" (reciprocal
+# ranks weighted like zscore), "rrf60" (plain reciprocal-rank fusion, k=60, equal weights) and
+# "minmax" (each ranker's scores scaled to 0..1 over its own candidates, equal weights).
+FUSION_METHODS: tuple[str, ...] = (
+    "zscore", "zscore-noscript", "zscore-script1", "zscore-flat", "rrf", "rrf60", "minmax"
+)  # fmt: skip
+RRF_K = 60
 
 
 def fuse(
@@ -104,6 +128,7 @@ def fuse(
     *,
     multilingual_embedder: bool,
     lexical_coverage: float = 0.0,
+    script_gap: float = 0.0,
     method: str = "zscore",
 ) -> np.ndarray:
     """Fused scores of a candidate pool from both rankers' scores of it.
@@ -118,14 +143,28 @@ def fuse(
         bm25_found=len(bm25_ref) > 0,
         dense_found=len(dense_ref) > 0,
         lexical_coverage=0.0 if method == "zscore-flat" else lexical_coverage,
+        script_gap=script_gap,
+        script_fade_power={"zscore-noscript": 0.0, "zscore-script1": 1.0}.get(method),
     )
-    if method == "rrf":
+    if method in ("rrf", "rrf60"):
+        if method == "rrf60":
+            w = FusionWeights(0.5, 0.5)
         rd = _ranks(dense)
         rb = np.where(bm25 > 0, _ranks(bm25), np.inf)
-        return (w.dense / (60 + rd) + w.bm25 / (60 + rb)).astype(np.float32)
+        return (w.dense / (RRF_K + rd) + w.bm25 / (RRF_K + rb)).astype(np.float32)
+    if method == "minmax":
+        return (0.5 * _minmax(dense, dense_ref) + 0.5 * _minmax(bm25, bm25_ref)).astype(np.float32)
     return (w.dense * _standardize(dense, dense_ref) + w.bm25 * _standardize(bm25, bm25_ref)).astype(
         np.float32
     )
+
+
+def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """values scaled so that a ranker's worst candidate is 0 and its best 1 (clipped below at 0)."""
+    if len(reference) == 0:
+        return np.zeros_like(values)
+    lo, hi = float(reference.min()), float(reference.max())
+    return np.clip((values - lo) / max(hi - lo, 1e-6), 0.0, None).astype(np.float32)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -212,6 +251,11 @@ def search(
     dense_all = vectors.vectors_at(snap.index, pool) @ q
     bm25_all = b_all[pool] if b_all is not None else np.zeros(len(pool), np.float32)
     coverage = snap.bm25.coverage(q_tokens, int(b_pos[0])) if snap.bm25 is not None and len(b_pos) else 0.0
+    gap = 0.0
+    if multilingual_embedder and len(b_pos):
+        # The script the answer is in, as either ranker's best chunk shows it (see `fusion_weights`).
+        firsts = {int(b_pos[0]), int(d_pos[0])} if len(d_pos) else {int(b_pos[0])}
+        gap = max(script_gap(query, _chunk_text(snap, p)) for p in firsts)
     fused = fuse(
         query,
         dense_all,
@@ -220,6 +264,7 @@ def search(
         b_scores,
         multilingual_embedder=multilingual_embedder,
         lexical_coverage=coverage,
+        script_gap=gap,
     )
     fs, fp = _top(fused, pool, top_k)
     _lap(timings, "fuse", t)
@@ -230,6 +275,7 @@ def search(
         bm25_found=len(b_scores) > 0,
         dense_found=len(d_scores) > 0,
         lexical_coverage=coverage,
+        script_gap=gap,
     )
     # Each ranker's own score plus the query's fusion evidence, for debugging a ranking.
     extra = {
@@ -237,11 +283,24 @@ def search(
             "dense": float(dense_all[where[int(p)]]),
             "bm25": float(bm25_all[where[int(p)]]),
             "lexical_coverage": round(coverage, 4),
+            "script_gap": round(gap, 4),
             "dense_weight": round(w.dense, 4),
         }
         for p in fp
     }
     return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra)
+
+
+def script_gap(query: str, text: str) -> float:
+    """How far apart the CJK shares of a query and a chunk are (0: same script mix, 1: none shared)."""
+    return abs(cjk_ratio(query) - cjk_ratio(text))
+
+
+def _chunk_text(snap: Snapshot, position: int) -> str:
+    """Text of the chunk at an index position ("" for a tombstone)."""
+    rid = int(snap.rowids[position])
+    row = snap.docs.chunk_rows([rid]).get(rid)
+    return str(row["text"]) if row else ""
 
 
 def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:

@@ -82,3 +82,20 @@ class IngestSummary:
         if not with_failures:
             d.pop("failures")
         return d
+
+
+@dataclass
+class ReembedSummary:
+    """Outcome of re-embedding a collection with another model."""
+
+    collection: str
+    previous_model: str
+    model: str
+    chunks: int = 0  # chunks re-embedded (0: the collection was already on the model)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        return d

@@ -28,7 +28,7 @@ from service.safety.policy import SafetySettings
 DEFAULT_MODEL = "smollm2-135m-instruct"
 # The 135M model the test suite uses where only the plumbing is tested.
 PLUMBING_MODEL = "smollm2-135m-instruct"
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDER = "universal-sentence-encoder-multilingual-3"  # issue 21: multilingual
 
 
 class LoraSettings(BaseModel):

@@ -194,6 +194,23 @@ class VersionWriter:
             "UPDATE documents SET root = ? WHERE document_id = ?", [(r, d) for d, r in roots.items()]
         )
 
+    def chunk_texts(self) -> list[dict[str, Any]]:
+        """Every chunk's id, text and metadata (what `ingest.chunking.index_text` needs), by id."""
+        return [
+            {"id": rid, "text": text, "metadata": json.loads(meta) if meta else {}}
+            for rid, text, meta in self.conn.execute("SELECT id, text, metadata FROM chunks ORDER BY id")
+        ]
+
+    def set_embeddings(self, ids: list[int], embeddings: np.ndarray) -> None:
+        """Replace the stored vectors of these chunks (re-embedding with another model)."""
+        self.conn.executemany(
+            "UPDATE chunks SET embedding = ? WHERE id = ?",
+            [
+                (np.ascontiguousarray(e, dtype=np.float32).tobytes(), rid)
+                for rid, e in zip(ids, embeddings, strict=True)
+            ],
+        )
+
     def publish(self, hnsw_threshold: int) -> dict[str, Any]:
         """Build FAISS and BM25 from the docstore, fsync everything, then swap the manifest.
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from ingest.types import SearchHit
 from service.knowledge import KnowledgeService
 from service.rca.evidence import retrieval_query
 from service.rca.models import Alert
 from service.safety import GuardPipeline
 from service.settings import Settings
+
+# Runbook sections an analysis needs besides the alert's "Meaning"; their first passages are taken
+# whatever the embedder ranks first within the runbook (issue 21).
+_ACTION_HEADING = re.compile(r"diagnos|mitigat|remediat|resolution|troubleshoot|\bfix", re.I)
+_EXPAND_POOL = 16  # passages of the best runbook considered for the expansion
 
 
 def relevance_score(hit: SearchHit, mode: str) -> float:
@@ -51,12 +58,20 @@ class RunbookFinder:
         more = await self.knowledge.search(
             collection,
             query,
-            top_k=self.cfg.expand_chunks + len(seen),
+            top_k=max(_EXPAND_POOL, self.cfg.expand_chunks + len(seen)),
             mode=mode,
             filters={"document_id": best},
         )
         more = [h for h in self.safety.filter_context(more, collection=collection) if h.chunk_id not in seen]
-        more = more[: self.cfg.expand_chunks]
+        # The first passage of each diagnosis/mitigation section (where its first steps are), then the
+        # rest by score: which of a section's passages an embedder ranks first varies by model.
+        starts: dict[str, SearchHit] = {}
+        for h in sorted(more, key=lambda h: (h.page or 0, int(h.metadata.get("start") or 0))):
+            heading = str(h.metadata.get("heading") or "")
+            if _ACTION_HEADING.search(heading.rsplit(">", 1)[-1]) and heading not in starts:
+                starts[heading] = h
+        firsts = list(starts.values())
+        more = (firsts + [h for h in more if h not in firsts])[: self.cfg.expand_chunks]
         more.sort(key=lambda h: (h.page or 0, int(h.metadata.get("start") or 0)))  # reading order
         return more
 

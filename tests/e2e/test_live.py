@@ -20,6 +20,7 @@ import openai
 import psutil
 import pytest
 
+from service.settings import DEFAULT_EMBEDDER
 from tests.e2e.conftest import LiveServer
 
 pytestmark = pytest.mark.engine
@@ -200,9 +201,9 @@ def test_langchain_chat_and_embeddings(live_server: LiveServer) -> None:
         total = total + ch
     assert str(total.content)
     assert total.usage_metadata is not None and total.usage_metadata["output_tokens"] > 0
-    emb = OpenAIEmbeddings(base_url=live_server.v1, api_key="unused", model="all-MiniLM-L6-v2",
+    emb = OpenAIEmbeddings(base_url=live_server.v1, api_key="unused", model=DEFAULT_EMBEDDER,
                            check_embedding_ctx_length=False)  # fmt: skip
-    assert len(emb.embed_query("disk pressure")) == 384
+    assert len(emb.embed_query("disk pressure")) == 512
 
 
 def test_metrics_after_traffic(live_server: LiveServer) -> None:

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from ingest.embedding import Embedder
+from ingest.embedding import MINILM_MODEL, Embedder
 from ingest.knowledge_base import KnowledgeBase
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -20,7 +20,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def embedder(request: pytest.FixtureRequest) -> Embedder:
-    """The default embedder (all-MiniLM-L6-v2 from its PyPI package), loaded once for the whole run."""
+    """The default embedder (multilingual USE v3 from its PyPI package), loaded once for the whole run."""
     try:  # the suite-wide one from tests/conftest.py, so the model is loaded once per session
         shared = request.getfixturevalue("shared_embedder")
         if isinstance(shared, Embedder):
@@ -28,6 +28,12 @@ def embedder(request: pytest.FixtureRequest) -> Embedder:
     except pytest.FixtureLookupError:
         pass
     return Embedder.load(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minilm_embedder() -> Embedder:
+    """all-MiniLM-L6-v2, the English-only default before issue 21 (its collections stay servable)."""
+    return Embedder.load(MINILM_MODEL, device="cpu")
 
 
 @pytest.fixture

@@ -25,13 +25,15 @@ def run(tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> 
     def _run(*argv: str) -> int:
         args = parser.parse_args(list(argv))
         args.data_dir = tmp_path / "var"
-        args.embedding_model = "all-MiniLM-L6-v2"
+        args.embedding_model = embedder.model_id
         return int(args.func(args))
 
     return _run
 
 
-def test_ingest_collections_delete(run: Run, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_collections_delete(
+    run: Run, corpus: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run("ingest", str(corpus), "--collection", "docs", "--exclude", "*.html", "--json") == 0
     out = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(out[-1])
@@ -50,9 +52,14 @@ def test_ingest_collections_delete(run: Run, corpus: Path, capsys: pytest.Captur
         "name": "docs",
         "documents": 5,
         "chunks": row["chunks"],
-        "embedding_model": "all-MiniLM-L6-v2",
-        "dimension": 384,
+        "embedding_model": embedder.model_id,
+        "dimension": embedder.dimension,
     }
+
+    assert run("reembed", "--collection", "docs", "--json") == 0  # already on the configured model
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["chunks"] == 0
+    assert run("reembed", "--collection", "nope") == 1
+    assert "does not exist" in capsys.readouterr().err
 
     assert run("delete", "--collection", "docs", "--document", "zh.md") == 0
     assert run("delete", "--collection", "docs", "--document", "zh.md") == 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from pathlib import Path
 
 import pytest
 
-from ingest.embedding import Embedder
+from ingest.embedding import MINILM_MODEL, Embedder
 from ingest.errors import (
     CollectionExists,
     CollectionNotFound,
@@ -23,15 +24,15 @@ from ingest.store.versions import read_manifest, version_dirs, writer_lock
 from .pdfgen import make_pdf
 
 
-def test_collections_lifecycle(kb: KnowledgeBase) -> None:
+def test_collections_lifecycle(kb: KnowledgeBase, embedder: Embedder) -> None:
     assert kb.list_collections() == []
     info = kb.create_collection("ops-1.0")
     assert (info.name, info.documents, info.chunks, info.embedding_model, info.dimension) == (
         "ops-1.0",
         0,
         0,
-        "all-MiniLM-L6-v2",
-        384,
+        embedder.model_id,
+        embedder.dimension,
     )
     assert kb.exists("ops-1.0") and not kb.exists("nope") and not kb.exists("../x")
     assert kb.search("ops-1.0", "anything") == []
@@ -163,16 +164,68 @@ def test_jsonl_documents_are_records(kb: KnowledgeBase, tmp_path: Path) -> None:
     assert (s.unchanged, s.deleted) == (1, 1)
 
 
-def test_embedding_mismatch(kb: KnowledgeBase, corpus: Path, embedder: Embedder) -> None:
+def _renamed(embedder: Embedder, model_id: str) -> Embedder:
+    """The same weights under another id: stands in for "a different model was configured"."""
+    other = copy.copy(embedder)
+    other.model_id = model_id
+    return other
+
+
+def test_collection_of_another_bundled_model_is_served_with_it(
+    kb: KnowledgeBase, corpus: Path, embedder: Embedder
+) -> None:
     kb.ingest_paths("c", [corpus / "network.txt"])
-    # Same weights under another id stands in for "a different model was configured".
-    other = Embedder(embedder._model, "some-other-model")
-    kb2 = KnowledgeBase(kb.root, other)
-    with pytest.raises(EmbeddingMismatch, match="all-MiniLM-L6-v2"):
+    loaded: list[str] = []
+
+    def load(model: str) -> Embedder:
+        loaded.append(model)
+        return embedder
+
+    kb2 = KnowledgeBase(kb.root, _renamed(embedder, "some-other-model"), load_embedder=load)
+    hits = kb2.search("c", "name resolution is broken", mode="dense")
+    assert hits and hits[0].document_id == "network.txt"
+    kb2.ingest_paths("c", [corpus / "zh.md"])  # new chunks embedded with the collection's model too
+    assert kb2.info("c").embedding_model == embedder.model_id
+    kb2.search("c", "dns")
+    assert loaded == [embedder.model_id]  # loaded once, then kept
+
+
+def test_collection_of_an_unloadable_model_is_a_clear_error(
+    tmp_path: Path, corpus: Path, embedder: Embedder
+) -> None:
+    kb = KnowledgeBase(tmp_path / "collections", _renamed(embedder, "some-other-model"))
+    kb.ingest_paths("c", [corpus / "network.txt"])
+    kb2 = KnowledgeBase(kb.root, embedder)
+    with pytest.raises(EmbeddingMismatch, match=r"some-other-model .*ragserve reembed --collection c"):
         kb2.search("c", "dns")
     with pytest.raises(EmbeddingMismatch):
         kb2.ingest_paths("c", [corpus / "zh.md"])
     assert kb2.search("c", "CoreDNS", mode="bm25")  # lexical search needs no embedder
+
+
+def test_reembed_moves_a_collection_to_the_configured_model(
+    tmp_path: Path, corpus: Path, embedder: Embedder, minilm_embedder: Embedder
+) -> None:
+    old = minilm_embedder  # the default before issue 21
+    assert old.model_id != embedder.model_id
+    kb_old = KnowledgeBase(tmp_path / "collections", old)
+    kb_old.ingest_paths("c", [corpus])
+    before = kb_old.info("c")
+    chunk_ids = {h.chunk_id for h in kb_old.search("c", "etcd quota", top_k=50, mode="bm25")}
+    kb = KnowledgeBase(kb_old.root, embedder)
+    seen: list[tuple[int, int]] = []
+    summary = kb.reembed("c", progress=lambda done, total: seen.append((done, total)))
+    assert (summary.previous_model, summary.model) == (MINILM_MODEL, embedder.model_id)
+    assert summary.chunks == before.chunks and seen[-1] == (before.chunks, before.chunks)
+    after = kb.info("c")
+    assert (after.embedding_model, after.dimension) == (embedder.model_id, embedder.dimension)
+    assert after.version == before.version + 1 and after.documents == before.documents
+    hits = kb.search("c", "the etcd storage quota is almost full", mode="dense", top_k=1)
+    assert hits[0].document_id == "runbooks/etcd.md"
+    assert {h.chunk_id for h in kb.search("c", "etcd quota", top_k=50, mode="bm25")} == chunk_ids
+    assert kb.reembed("c").chunks == 0  # already on the configured model
+    with pytest.raises(CollectionNotFound):
+        kb.reembed("missing")
 
 
 def test_search_english_and_chinese(kb: KnowledgeBase, corpus: Path) -> None:

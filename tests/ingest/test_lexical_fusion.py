@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ingest import search as S
+from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
 from ingest.store import lexical
 from ingest.store.collection import Snapshot
@@ -187,7 +188,28 @@ def test_weights_follow_the_evidence() -> None:
     assert (lone.dense, lone.bm25) == (1.0, 0.0)
 
 
-def test_hybrid_equals_bm25_on_chinese_and_reports_its_evidence(kb: KnowledgeBase, tmp_path: Path) -> None:
+def test_bm25_fades_across_scripts_with_a_multilingual_embedder() -> None:
+    def wd(query: str, gap: float, multilingual: bool = True) -> float:
+        return S.fusion_weights(
+            query, multilingual_embedder=multilingual, bm25_found=True, dense_found=True, script_gap=gap
+        ).dense
+
+    # A Chinese question whose BM25 match is an English runbook (only "etcd" shared): the embedding leads.
+    gap = S.script_gap("etcd 数据库快要超过配额了", "The etcd database size is close to its quota.")
+    assert 0.7 < gap <= 1.0 and S.script_gap("磁盘满了", "磁盘使用率太高") == 0.0
+    assert wd("etcd 数据库快要超过配额了", gap) > 0.99
+    assert wd("pods restart", 0.0) == pytest.approx(S.DENSE_SHARE_PARAPHRASE)  # same script: as before
+    shares = [wd("q", g) for g in (0.0, 0.25, 0.5, 0.75)]
+    assert shares == sorted(shares) and shares[0] == pytest.approx(0.5)
+    # An English-only embedder is never trusted over BM25 because of the gap (its own fade applies).
+    assert wd("pods restart", 0.9, multilingual=False) == pytest.approx(S.DENSE_SHARE_PARAPHRASE)
+
+
+def test_hybrid_equals_bm25_on_chinese_and_reports_its_evidence(
+    minilm_embedder: Embedder, tmp_path: Path
+) -> None:
+    """A collection of the English-only embedder (the default before issue 21): Chinese goes to BM25."""
+    kb = KnowledgeBase(tmp_path / "collections", minilm_embedder)
     kb.ingest_paths("c", [_corpus(tmp_path / "docs")])
     zh_h = kb.search("c", "磁盘使用率太高", top_k=3)
     zh_b = kb.search("c", "磁盘使用率太高", top_k=3, mode="bm25")

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.settings import DEFAULT_EMBEDDER
 from tests.lora.conftest import USER_KEY, LoraGateway, write_adapter
 from tests.utils.fake_vllm import MODEL
 
@@ -157,7 +158,7 @@ def test_broken_weights_get_a_400_and_the_engine_stays_up(lora_gateway: LoraGate
 
 
 @pytest.mark.parametrize(
-    "name", [MODEL, "rag/default", "all-MiniLM-L6-v2", "has/slash", "with space", "-dash-first"]
+    "name", [MODEL, "rag/default", DEFAULT_EMBEDDER, "has/slash", "with space", "-dash-first"]
 )
 def test_names_that_clash_or_are_malformed(lora_gateway: LoraGateway, tmp_path: Path, name: str) -> None:
     path = write_adapter(tmp_path / "ok")

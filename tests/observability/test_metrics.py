@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.observability.engine_stats import parse_engine_metrics
 from service.observability.metrics import failure_reason, is_dont_know
+from service.settings import DEFAULT_EMBEDDER
 from tests.observability.conftest import DASHBOARD, RULES, Gateway
 from tests.utils.fake_vllm import MODEL
 
@@ -171,7 +172,7 @@ def test_values_tell_the_story(traffic: tuple[Samples, Samples]) -> None:
     assert delta("ragserve_ingest_failures_total", reason="unsupported_type") == 1
     assert delta("ragserve_ingest_chunks_total") >= 1
     assert delta("ragserve_ingest_jobs_total", status="succeeded") == 1
-    assert value(s, "ragserve_build_info", model=MODEL, embedder="all-MiniLM-L6-v2") == 1
+    assert value(s, "ragserve_build_info", model=MODEL, embedder=DEFAULT_EMBEDDER) == 1
 
 
 def test_labels_stay_bounded(obs_gateway: Gateway) -> None:

@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from service.settings import DEFAULT_EMBEDDER
 from tests.service.conftest import Gateway
 from tests.utils.fake_vllm import MODEL
 
@@ -42,7 +43,7 @@ def test_models_lists_base_embedder_and_rag_collections(gateway: Gateway) -> Non
     assert data["object"] == "list"
     ids = {m["id"]: m for m in data["data"]}
     assert MODEL in ids
-    assert "all-MiniLM-L6-v2" in ids
+    assert DEFAULT_EMBEDDER in ids
     assert ids["rag/default"]["parent"] == MODEL
     assert all(m["object"] == "model" for m in data["data"])
 
@@ -283,17 +284,17 @@ def test_embeddings_float_and_base64(gateway: Gateway) -> None:
 
     client = openai.OpenAI(base_url=gateway.v1, api_key="unused")
     r = client.embeddings.create(
-        model="all-MiniLM-L6-v2", input=["restart the pod", "rotate logs"], encoding_format="float"
+        model=DEFAULT_EMBEDDER, input=["restart the pod", "rotate logs"], encoding_format="float"
     )
-    assert len(r.data) == 2 and len(r.data[0].embedding) == 384
+    assert len(r.data) == 2 and len(r.data[0].embedding) == 512
     assert abs(float(np.linalg.norm(r.data[0].embedding)) - 1.0) < 1e-3
     assert r.usage.prompt_tokens > 0
     raw = httpx.post(
         gateway.v1 + "/embeddings",
-        json={"model": "all-MiniLM-L6-v2", "input": "restart the pod", "encoding_format": "base64"},
+        json={"model": DEFAULT_EMBEDDER, "input": "restart the pod", "encoding_format": "base64"},
     ).json()
     vec = np.frombuffer(base64.b64decode(raw["data"][0]["embedding"]), dtype="<f4")
-    assert vec.shape == (384,)
+    assert vec.shape == (512,)
     assert np.allclose(vec, r.data[0].embedding, atol=1e-5)
     bad = httpx.post(gateway.v1 + "/embeddings", json={"model": "other", "input": "x"})
     assert bad.status_code == 404
@@ -312,10 +313,10 @@ def test_langchain_clients(gateway: Gateway) -> None:
         total = total + c
     assert total.usage_metadata is not None and total.usage_metadata["output_tokens"] == 3
     emb = OpenAIEmbeddings(
-        base_url=gateway.v1, api_key="unused", model="all-MiniLM-L6-v2", check_embedding_ctx_length=False
+        base_url=gateway.v1, api_key="unused", model=DEFAULT_EMBEDDER, check_embedding_ctx_length=False
     )
     vecs = emb.embed_documents(["a runbook", "a manual"])
-    assert len(vecs) == 2 and len(vecs[0]) == 384
+    assert len(vecs) == 2 and len(vecs[0]) == 512
 
 
 def test_retrieve(gateway: Gateway) -> None:
@@ -421,9 +422,9 @@ def test_embeddings_accept_token_arrays(gateway: Gateway, shared_embedder: Any) 
     import numpy as np
 
     url = gateway.v1 + "/embeddings"
-    text_vec = httpx.post(url, json={"model": "all-MiniLM-L6-v2", "input": "restart the pod"}).json()
+    text_vec = httpx.post(url, json={"model": DEFAULT_EMBEDDER, "input": "restart the pod"}).json()
     ids = shared_embedder.token_ids("restart the pod")
-    r = httpx.post(url, json={"model": "all-MiniLM-L6-v2", "input": [ids]})
+    r = httpx.post(url, json={"model": DEFAULT_EMBEDDER, "input": [ids]})
     assert r.status_code == 200, r.text
     assert np.allclose(r.json()["data"][0]["embedding"], text_vec["data"][0]["embedding"], atol=1e-5)
     assert r.json()["usage"]["prompt_tokens"] == len(ids)
