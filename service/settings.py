@@ -134,6 +134,10 @@ class RagSettings(BaseModel):
     # Mark each answer sentence that cites nothing with the passage holding most of its content terms
     # (service/rag/attribution.py): small models often answer from the passages without writing [n].
     attribute_citations: bool = True
+    # An answer stating numbers or `code` that neither the passages nor the question hold
+    # (service/rag/support.py): "abstain" replaces a whole answer with the abstention sentence, "flag"
+    # only lists them in the response's `grounding` field (streams always flag: their text is out).
+    unsupported: Literal["abstain", "flag", "off"] = "abstain"
     system_prompt_en: str | None = None
     system_prompt_zh: str | None = None
 

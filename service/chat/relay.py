@@ -18,6 +18,7 @@ from service.llm import ChatModel, ChatStream
 from service.observability.metrics import Metrics
 from service.rag.attribution import Attributor, StreamAttributor
 from service.rag.prompt import ABSTENTIONS, citations_payload, cited_indices
+from service.rag.support import unsupported
 from service.safety import GuardPipeline, StreamGuard
 from service.settings import RagSettings
 from service.sse import DONE, error_frames, frame
@@ -76,10 +77,29 @@ class Relay:
             self.metrics.finish_reasons.labels(model, str(choice.get("finish_reason"))).inc()
         self.metrics.ttft.labels(model).observe(time.perf_counter() - t0)
         if prepared.grounded is not None:
+            if (report := self._check_support(prepared, text, stream=False)) is not None:
+                data["grounding"] = report
+                if report["action"] == "abstained":
+                    text = _abstain(data, prepared)
             data["citations"] = citations_payload(prepared.grounded.citations, text)
             self._observe_citations(prepared, text)
         data.update(prepared.final_fields)
         return data
+
+    def _check_support(
+        self, prepared: PreparedRequest, answer: str, *, stream: bool
+    ) -> dict[str, Any] | None:
+        """`grounding` report of an answer stating specifics no passage holds (None when all are held)."""
+        mode = self.rag.unsupported
+        if mode == "off" or prepared.grounded is None or prepared.body.get("tools"):
+            return None
+        grounded = prepared.grounded
+        missing = unsupported(answer, [c.text for c in grounded.citations], grounded.question)
+        if not missing:
+            return None
+        action = "abstained" if mode == "abstain" and not stream else "flagged"
+        self.metrics.unsupported_answers.labels(prepared.collection or "", action).inc()
+        return {"unsupported": missing[:20], "action": action}
 
     async def _relay_stream(
         self, upstream: ChatStream, prepared: PreparedRequest, *, kind: Kind
@@ -151,7 +171,10 @@ class Relay:
                 held = event
             if held is not None:
                 if prepared.grounded is not None:
-                    held["citations"] = citations_payload(prepared.grounded.citations, "".join(answer_parts))
+                    answer = "".join(answer_parts)
+                    if (report := self._check_support(prepared, answer, stream=True)) is not None:
+                        held["grounding"] = report
+                    held["citations"] = citations_payload(prepared.grounded.citations, answer)
                 held.update(prepared.final_fields)
                 yield frame(held)
             yield DONE
@@ -190,6 +213,17 @@ class Relay:
         assert prepared.grounded is not None and prepared.collection is not None
         n = len(cited_indices(answer, len(prepared.grounded.citations)))
         self.metrics.observe_rag_answer(prepared.collection, answer, cited=n)
+
+
+def _abstain(data: dict[str, Any], prepared: PreparedRequest) -> str:
+    """Replace every choice's text with the abstention sentence of the answer's language."""
+    assert prepared.grounded is not None
+    sentence = ABSTENTIONS[1] + "。" if prepared.grounded.language == "zh" else ABSTENTIONS[0] + "."
+    for choice in data.get("choices", []):
+        holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+        if isinstance(holder.get(key), str):
+            holder[key] = sentence
+    return sentence
 
 
 def _attribute_whole(choice: dict[str, Any], attributor: Attributor) -> None:

@@ -186,6 +186,12 @@ class Metrics:
             "ragserve_rag_citations", "Passages the answer cited as [n]", ["collection"],
             buckets=(0, 1, 2, 3, 4, 6, 8, 16), registry=r,
         )  # fmt: skip
+        self.unsupported_answers = Counter(
+            "ragserve_rag_unsupported_answers_total",
+            "Grounded answers stating numbers or code no passage holds, by action (abstained, flagged)",
+            ["collection", "action"],
+            registry=r,
+        )
         self.rag_uncited_answers = Counter(
             "ragserve_rag_uncited_answers_total", "Grounded answers that cite no passage", ["collection"],
             registry=r,

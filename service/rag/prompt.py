@@ -95,6 +95,7 @@ class GroundedPrompt:
     citations: list[Citation]
     language: Language
     dropped_for_budget: int
+    question: str = ""
 
 
 async def assemble(
@@ -155,6 +156,7 @@ async def assemble(
         citations=citations,
         language=language,
         dropped_for_budget=len(hits) - len(kept),
+        question=question,
     )
 
 

@@ -95,3 +95,43 @@ def test_attribution_can_be_turned_off(gateway: Gateway) -> None:
     assert (
         r.json()["choices"][0]["message"]["content"] == "The kernel killed the container with exit code 137."
     )
+
+
+# -- specifics no passage holds (service/rag/support.py) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "missing"),
+    [
+        ("Call the on-call DBA at 123-456-7890.", ["123-456-7890"]),
+        ("Exit code 137 means OOMKilled [1].", []),  # [1] is a citation, 137 is in passage 1
+        ("Run `kubectl describe pod` and check the reason.", []),  # part of a quoted command
+        ("Run `kubectl delete namespace prod` now.", ["kubectl delete namespace prod"]),
+        ("The pool was reduced to 100 connections.", ["100"]),
+        ("超过百分之五时应先检查最近一次发布。", []),  # no digits, no code
+        ("Exit code 137 happened at 09:52.", ["09:52"]),
+    ],
+)
+def test_numbers_and_code_must_come_from_the_passages(answer: str, missing: list[str]) -> None:
+    from service.rag.support import unsupported
+
+    assert unsupported(answer, PASSAGES, question="What does exit code 137 mean?") == missing
+
+
+def test_an_invented_number_becomes_an_abstention_and_a_stream_is_flagged(gateway: Gateway) -> None:
+    body = {
+        "model": "rag/default",
+        "messages": [{"role": "user", "content": "What is the phone number of the on-call DBA?"}],
+    }
+    gateway.fake.script("Call the on-call DBA at 123-456-7890.")
+    out = httpx.post(gateway.v1 + "/chat/completions", json=body, timeout=30).json()
+    assert out["choices"][0]["message"]["content"] == "I don't know based on the provided documents."
+    assert out["grounding"] == {"unsupported": ["123-456-7890"], "action": "abstained"}
+    assert not any(c["cited"] for c in out["citations"])
+
+    gateway.fake.script("Call the on-call DBA at 123-456-7890.")
+    r = httpx.post(gateway.v1 + "/chat/completions", json={**body, "stream": True}, timeout=30)
+    events = [json.loads(b[6:]) for b in r.text.split("\n\n") if b.startswith("data: {")]
+    assert events[-1]["grounding"] == {"unsupported": ["123-456-7890"], "action": "flagged"}
+    metrics = httpx.get(gateway.url + "/metrics", timeout=10).text
+    assert 'ragserve_rag_unsupported_answers_total{action="abstained",collection="default"} 1.0' in metrics
