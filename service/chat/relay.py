@@ -18,7 +18,7 @@ from service.llm import ChatModel, ChatStream
 from service.observability.metrics import Metrics
 from service.rag.attribution import Attributor, StreamAttributor
 from service.rag.prompt import ABSTENTIONS, citations_payload, cited_indices
-from service.rag.support import unsupported
+from service.rag.support import only_citations, unsupported
 from service.safety import GuardPipeline, StreamGuard
 from service.settings import RagSettings
 from service.sse import DONE, error_frames, frame
@@ -94,12 +94,18 @@ class Relay:
         if mode == "off" or prepared.grounded is None or prepared.body.get("tools"):
             return None
         grounded = prepared.grounded
+        action = "abstained" if mode == "abstain" and not stream else "flagged"
+        if answer.strip() and only_citations(answer):  # "[1] [2] [3]": small models, Chinese questions
+            self.metrics.unsupported_answers.labels(prepared.collection or "", action).inc()
+            return {"unsupported": [], "action": action, "reason": "the answer holds only citation markers"}
         missing = unsupported(answer, [c.text for c in grounded.citations], grounded.question)
         if not missing:
             return None
-        action = "abstained" if mode == "abstain" and not stream else "flagged"
         self.metrics.unsupported_answers.labels(prepared.collection or "", action).inc()
-        return {"unsupported": missing[:20], "action": action}
+        return {
+            "unsupported": missing[:20], "action": action,
+            "reason": "numbers or code that no passage holds",
+        }  # fmt: skip
 
     async def _relay_stream(
         self, upstream: ChatStream, prepared: PreparedRequest, *, kind: Kind

@@ -56,3 +56,8 @@ def unsupported(answer: str, passages: Sequence[str], question: str = "") -> lis
             continue  # a command quoted in part or reordered: each of its words is in the passages
         missing.append(item)
     return missing
+
+
+def only_citations(answer: str) -> bool:
+    """An answer of citation markers and punctuation only ("[1] [2] [3]")."""
+    return not any(ch.isalnum() for ch in _CITE.sub(" ", answer))

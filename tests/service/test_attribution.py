@@ -126,12 +126,21 @@ def test_an_invented_number_becomes_an_abstention_and_a_stream_is_flagged(gatewa
     gateway.fake.script("Call the on-call DBA at 123-456-7890.")
     out = httpx.post(gateway.v1 + "/chat/completions", json=body, timeout=30).json()
     assert out["choices"][0]["message"]["content"] == "I don't know based on the provided documents."
-    assert out["grounding"] == {"unsupported": ["123-456-7890"], "action": "abstained"}
+    assert out["grounding"]["unsupported"] == ["123-456-7890"] and out["grounding"]["action"] == "abstained"
     assert not any(c["cited"] for c in out["citations"])
 
     gateway.fake.script("Call the on-call DBA at 123-456-7890.")
     r = httpx.post(gateway.v1 + "/chat/completions", json={**body, "stream": True}, timeout=30)
     events = [json.loads(b[6:]) for b in r.text.split("\n\n") if b.startswith("data: {")]
-    assert events[-1]["grounding"] == {"unsupported": ["123-456-7890"], "action": "flagged"}
+    assert events[-1]["grounding"]["unsupported"] == ["123-456-7890"]
+    assert events[-1]["grounding"]["action"] == "flagged"
     metrics = httpx.get(gateway.url + "/metrics", timeout=10).text
     assert 'ragserve_rag_unsupported_answers_total{action="abstained",collection="default"} 1.0' in metrics
+
+
+def test_an_answer_of_citation_markers_only_is_an_abstention(gateway: Gateway) -> None:
+    gateway.fake.script("[1] [2] [3]")
+    body = {"model": "rag/default", "messages": [{"role": "user", "content": "容器退出码 137 是什么意思？"}]}
+    out = httpx.post(gateway.v1 + "/chat/completions", json=body, timeout=30).json()
+    assert out["choices"][0]["message"]["content"] == "根据提供的文档，我不知道。"
+    assert out["grounding"]["action"] == "abstained" and out["grounding"]["unsupported"] == []
