@@ -50,7 +50,10 @@ def unsupported(answer: str, passages: Sequence[str], question: str = "") -> lis
     missing: list[str] = []
     for item in specifics(answer):
         needle = _norm(item)
-        if needle in haystack or needle.replace(" ", "") in compact:
+        if _DIGITS.fullmatch(item):  # a number: whole, not a part of a longer one ("9:58" is not "09:58")
+            if re.search(rf"(?<![0-9]){re.escape(needle)}(?![0-9])", haystack):
+                continue
+        elif needle in haystack or needle.replace(" ", "") in compact:
             continue
         if " " in needle and all(w in words or w in compact for w in needle.split()):
             continue  # a command quoted in part or reordered: each of its words is in the passages

@@ -110,6 +110,7 @@ def test_attribution_can_be_turned_off(gateway: Gateway) -> None:
         ("The pool was reduced to 100 connections.", ["100"]),
         ("超过百分之五时应先检查最近一次发布。", []),  # no digits, no code
         ("Exit code 137 happened at 09:52.", ["09:52"]),
+        ("The DBA's extension is 37.", ["37"]),  # a part of 137 is not 137
     ],
 )
 def test_numbers_and_code_must_come_from_the_passages(answer: str, missing: list[str]) -> None:
