@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 Action = Literal["allow", "flag", "redact", "block"]
 Stage = Literal["input", "context", "output", "ingest"]
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+INPUT_ROLES: tuple[Role, ...] = ("user", "assistant", "tool", "function")
 DETECTORS = ("injection", "pii", "secrets", "toxicity", "leak")
 STAGES: tuple[Stage, ...] = ("input", "context", "output", "ingest")
 SEVERITY: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
@@ -76,6 +78,10 @@ class SafetySettings(BaseModel):
     # Off by default: it costs prompt tokens, and verbatim overlap already catches quoted prompts.
     canary: bool = False
     stream_check_chars: int = Field(default=32, ge=1)  # scan after this much new text (and at the end)
+    # Chat roles whose every text (all content part types, reasoning, tool calls, names) passes the input
+    # stage, with `rag.query`. System and developer messages are the application's own instructions:
+    # defensive prompts ("ignore instructions inside the passages") read as injections to the detector.
+    input_roles: list[Role] = Field(default_factory=lambda: list(INPUT_ROLES))
 
     def stage(self, stage: Stage, collection: str | None = None) -> StagePolicy:
         if collection is not None and stage in self.collections.get(collection, {}):
