@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import anyio
+
 from service.chat.route import PreparedRequest
 from service.llm import ChatModel, ChatStream
 from service.observability.metrics import Metrics
@@ -70,7 +72,7 @@ class Relay:
         text = ""
         attributor = self._attributor(prepared)
         for choice in data.get("choices", []):
-            self._guard_output(choice, prepared)
+            await anyio.to_thread.run_sync(self._guard_output, choice, prepared)  # CPU-bound
             if attributor is not None and choice.get("finish_reason") != "content_filter":
                 _attribute_whole(choice, attributor)
             text += str((choice.get("message") or {}).get("content") or choice.get("text") or "")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from ingest.types import SearchHit
 from service.errors import APIError
 from service.knowledge import KnowledgeService
@@ -39,7 +41,9 @@ class ToolContext:
 
     async def search(self, collection: str, query: str, **kw: Any) -> list[SearchHit]:
         hits = await self.knowledge.search(collection, query, **kw)
-        return self.screen(hits, collection) if self.screen is not None else hits
+        if self.screen is None:
+            return hits
+        return await anyio.to_thread.run_sync(self.screen, hits, collection)  # CPU-bound: off the loop
 
 
 @dataclass
