@@ -146,7 +146,7 @@ class Relay:
                         last_token_at = now
                     index = int(choice.get("index") or 0)
                     guard = guards.get(index) or self.guard.stream_guard(
-                        collection=prepared.collection, protected=system_texts(prepared)
+                        collection=prepared.guard_scope, protected=system_texts(prepared)
                     )
                     guards[index] = guard
                     if piece or choice.get("finish_reason"):
@@ -209,7 +209,7 @@ class Relay:
         if not isinstance(content, str) or not content:
             return
         verdict = self.guard.check_output(
-            content, collection=prepared.collection, protected=system_texts(prepared)
+            content, collection=prepared.guard_scope, protected=system_texts(prepared)
         )
         if verdict.blocked:
             holder[key] = ""

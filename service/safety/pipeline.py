@@ -21,7 +21,7 @@ from service.observability import tracing
 from service.safety import detectors as det
 from service.safety.classifier import LinearTextModel
 from service.safety.detectors import Finding
-from service.safety.policy import SEVERITY, Action, SafetySettings, Stage
+from service.safety.policy import SEVERITY, Action, SafetySettings, Scope, Stage
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunk
@@ -127,7 +127,7 @@ class GuardPipeline:
         return found
 
     def scan(
-        self, stage: Stage, text: str, *, collection: str | None = None, protected: Sequence[str] = ()
+        self, stage: Stage, text: str, *, collection: Scope = None, protected: Sequence[str] = ()
     ) -> Verdict:
         """Run the stage's detectors on `text` and decide; `protected`: texts that must not leak."""
         verdict = Verdict(text=text)
@@ -230,12 +230,10 @@ class GuardPipeline:
             kept.append(hit)
         return kept
 
-    def check_output(
-        self, text: str, *, collection: str | None = None, protected: Sequence[str] = ()
-    ) -> Verdict:
+    def check_output(self, text: str, *, collection: Scope = None, protected: Sequence[str] = ()) -> Verdict:
         return self.scan("output", text, collection=collection, protected=protected)
 
-    def stream_guard(self, *, collection: str | None = None, protected: Sequence[str] = ()) -> StreamGuard:
+    def stream_guard(self, *, collection: Scope = None, protected: Sequence[str] = ()) -> StreamGuard:
         return StreamGuard(self, collection, protected)
 
     def canary(self) -> str | None:
@@ -311,9 +309,7 @@ class StreamGuard:
     look at a sliding window of the latest `stream_window_chars`, and a block ends the stream.
     """
 
-    def __init__(
-        self, pipeline: GuardPipeline, collection: str | None, protected: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, pipeline: GuardPipeline, collection: Scope, protected: Sequence[str] = ()) -> None:
         self.pipeline = pipeline
         self.collection = collection
         self.protected = protected

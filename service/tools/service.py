@@ -138,9 +138,15 @@ class ToolService:
         collections = [c["name"] for c in await self.knowledge.list_collections()]
         default = route.collection or self.settings.default_collection
         guard = self.guard
+
+        def screen_text(text: str) -> str | None:
+            verdict = guard.scan("context", text, collection=default)
+            return None if verdict.blocked else verdict.text
+
         return ToolContext(
             self.knowledge, self.cfg, collections, default,
             screen=lambda hits, collection: guard.filter_context(hits, collection=collection),
+            screen_text=screen_text,
         )  # fmt: skip
 
     async def _server_tools(self, names: Any, client_tools: list[ToolDef], route: ChatRoute) -> list[ToolDef]:

@@ -219,7 +219,8 @@ def test_upload_flags_poisoned_chunks_in_metadata(safety_gateway: Gateway, share
     kb = KnowledgeBase(safety_gateway.settings.collections_dir, shared_embedder)  # type: ignore[arg-type]
     hits = kb.search("uploads", "backup schedule", top_k=3, mode="bm25", filters=None)
     assert hits
-    assert hits[0].metadata["safety"] == {"flagged": True, "categories": ["prompt_injection"], "quarantined": True}
+    marks = {"flagged": True, "categories": ["prompt_injection"], "quarantined": True}
+    assert hits[0].metadata["safety"] == marks
     r = httpx.post(
         safety_gateway.v1 + "/retrieve",
         json={"query": "backup schedule", "collection": "uploads", "top_k": 3},
