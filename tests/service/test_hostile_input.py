@@ -202,6 +202,7 @@ STRING_FIELDS: list[tuple[str, dict[str, Any]]] = [
     ("/retrieve", {"query": "oom", "collection": "ops", "filters": {"{s}": "x"}}),
     ("/moderations", {"input": "{s}"}),
     ("/collections", {"name": "{s}"}),
+    ("/load_lora_adapter", {"lora_name": "{s}", "lora_path": "/nonexistent/{s}"}),
     ("/rca", {"collection": "ops",
               "alerts": [{"labels": {"alertname": "{s}"}, "annotations": {"summary": "{s}"}}]}),
 ]  # fmt: skip
