@@ -184,6 +184,10 @@ class ToolSettings(BaseModel):
     call_max_tokens: int = Field(default=512, ge=16)  # a call's budget when the request sets none
     max_string_length: int = Field(default=128, ge=8)  # bound for unbounded strings while decoding
     max_array_items: int = Field(default=8, ge=1)
+    # A request's tool schemas, their `$ref`s inlined: at most this many nodes in all, nested at most
+    # this deep (400 schema_too_large beyond; a few KB of `$ref`s can otherwise expand exponentially).
+    max_schema_nodes: int = Field(default=20_000, ge=100)
+    max_schema_depth: int = Field(default=64, ge=8, le=512)
     guided_retries: int = Field(default=1, ge=0, le=5)
     max_iterations: int = Field(default=4, ge=1, le=32)  # server-tool rounds before a forced answer
     tool_timeout_s: float = Field(default=10.0, gt=0)

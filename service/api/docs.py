@@ -29,7 +29,12 @@ ERROR_DESCRIPTIONS = {
     502: "The engine answered with nothing the gateway can serve (invalid structured output, engine error)",
     503: "Engine not ready, restarting or overloaded (admission queue full); see Retry-After",
     504: "The request or the engine took longer than its deadline",
+    507: "Not enough storage: the disk is (nearly) full; what was published is unchanged",
 }
+# Answered before any route runs (service/middleware.py, service/auth): documented on every route
+# they can reach, so a client (or schemathesis) meets no status the document does not list.
+_PROBES = ("/healthz", "/readyz")
+_UNSAFE = ("post", "put", "patch", "delete")
 # What every authenticated route can answer besides its own errors.
 COMMON = (401, 429)
 GENERATION = (400, 401, 403, 404, 413, 429, 502, 503, 504)
@@ -60,6 +65,29 @@ def sse_response(model: type[BaseModel], description: str) -> dict[int | str, di
     }
 
 
+def _add_gateway_errors(schema: dict[str, Any], error: dict[str, Any]) -> None:
+    """The statuses middleware answers with: every route but the probes can get 400 (`invalid_host`
+    without keys), 401 and 429 (keys, failed-auth throttling, rate limits); writes 403 (a foreign
+    `Origin` without keys) and 413 (body size); JSON bodies 415; knowledge-base writes 507."""
+    for path, ops in schema.get("paths", {}).items():
+        if path in _PROBES:
+            continue
+        for method, op in ops.items():
+            codes = {400, 401, 429}
+            if path == "/metrics":
+                codes.add(403)  # the metrics permission
+            if method in _UNSAFE:
+                codes |= {403, 413}
+                if method != "delete" and not path.endswith("/documents"):
+                    codes.add(415)  # uploads are multipart by design
+            if path.startswith("/v1/collections") and method in _UNSAFE:
+                codes.add(507)
+            responses = op.setdefault("responses", {})
+            content = {"application/json": {"schema": error}}
+            for code in sorted(codes):
+                responses.setdefault(str(code), {"description": ERROR_DESCRIPTIONS[code], "content": content})
+
+
 def install_openapi(app: FastAPI) -> None:
     """Add the self-parsed request bodies' schemas to the app's OpenAPI components."""
 
@@ -81,6 +109,7 @@ def install_openapi(app: FastAPI) -> None:
                         "description": ERROR_DESCRIPTIONS[400],
                         "content": {"application/json": {"schema": error}},
                     }
+        _add_gateway_errors(schema, error)
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         components.setdefault(ErrorResponse.__name__, ErrorResponse.model_json_schema(ref_template=_REF))

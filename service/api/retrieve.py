@@ -1,9 +1,15 @@
-"""`/v1/retrieve`: the passages a grounded answer would see."""
+"""`/v1/retrieve`: the passages a grounded answer would see, through the same context guard.
+
+Quarantined chunks and passages carrying planted instructions are dropped, secrets redacted and
+flagged passages marked in `metadata.safety`, exactly as before they enter a prompt.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 
 from service.api.deps import StateDep, parse_body
@@ -27,6 +33,8 @@ async def retrieve(request: Request, state: StateDep) -> dict[str, Any]:
     hits = await state.knowledge.search(
         collection, req.query, top_k=req.top_k, mode=mode, filters=req.filters
     )
+    screen = functools.partial(state.guard.filter_context, hits, collection=collection)
+    hits = await anyio.to_thread.run_sync(screen)  # CPU-bound: off the event loop
     return {
         "object": "list",
         "collection": collection,

@@ -32,6 +32,7 @@ from service.auth.ratelimit import (
 )
 from service.errors import APIError
 from service.observability.metrics import Metrics
+from service.protocol.openai import content_text
 from service.settings import Settings
 
 logger = logging.getLogger("ragserve.auth")
@@ -91,7 +92,7 @@ def estimate_tokens(raw: Mapping[str, Any], default_max_tokens: int) -> int:
         if isinstance(content, str):
             chars += len(content)
         elif isinstance(content, list):
-            chars += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
+            chars += len(content_text(content))
     prompt = raw.get("prompt")
     prompts = prompt if isinstance(prompt, list) and not all(isinstance(p, int) for p in prompt) else [prompt]
     for p in prompts:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import anyio
 
 from service.chat.route import ChatRoute, PreparedRequest
 from service.engine import catalog
@@ -54,7 +57,9 @@ class Grounder:
             hits = await self.knowledge.search(
                 plan.collection, question, top_k=plan.top_k, mode=plan.mode, filters=plan.filters
             )
-            hits = self.guard.filter_context(hits, collection=plan.collection)  # planted instructions
+            # Planted instructions; CPU-bound (detectors over every passage): off the event loop.
+            screen = functools.partial(self.guard.filter_context, hits, collection=plan.collection)
+            hits = await anyio.to_thread.run_sync(screen)
             cfg = self.settings.rag
             max_tokens = req.output_limit()
             if max_tokens is None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+
 from service.chat.grounding import Grounder
+from service.chat.input_guard import guard_chat_input
 from service.chat.relay import Relay
-from service.chat.route import RAG_PREFIX, ChatRoute, PreparedRequest, route
+from service.chat.route import RAG_PREFIX, PreparedRequest, route
 from service.errors import BadRequest
 from service.protocol.openai import ChatCompletionRequest, CompletionRequest
 from service.safety import GuardPipeline
@@ -40,7 +43,10 @@ class ChatPipeline:
         self, req: ChatCompletionRequest, raw: dict[str, Any]
     ) -> dict[str, Any] | AsyncIterator[bytes]:
         where = route(req, self.settings)
-        self._guard_input(req, raw, where)
+        # The input guard is CPU-bound (~1.6 s per MB of text): in a worker thread, so one large
+        # request does not stall every other request and stream.
+        await anyio.to_thread.run_sync(guard_chat_input, self.guard, req, raw, where.collection)
+        where = route(req, self.settings)  # rag.query may have been redacted
         tool_plan = await self.tools.plan(req, raw, where)
         prepared = await self.grounder.prepare(req, raw, where)
         if tool_plan is not None:
@@ -59,9 +65,10 @@ class ChatPipeline:
         body = dict(raw)
         # Input guard on text prompts (token-id prompts carry no text to check).
         if isinstance(req.prompt, str):
-            body["prompt"] = self._checked_prompt(req.prompt)
+            body["prompt"] = await anyio.to_thread.run_sync(self._checked_prompt, req.prompt)
         elif req.prompt and all(isinstance(p, str) for p in req.prompt):
-            body["prompt"] = [self._checked_prompt(str(p)) for p in req.prompt]
+            prompts = [str(p) for p in req.prompt]
+            body["prompt"] = await anyio.to_thread.run_sync(self._checked_prompts, prompts)
         if req.stream:
             body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
         prepared = PreparedRequest(
@@ -74,18 +81,10 @@ class ChatPipeline:
         )
         return await self.relay.answer(prepared, stream=bool(req.stream), kind="completion")
 
+    def _checked_prompts(self, texts: list[str]) -> list[str]:
+        return [self._checked_prompt(t) for t in texts]
+
     def _checked_prompt(self, text: str) -> str:
         """A completion prompt through the input guard: raises ContentBlocked, or returns it (redacted)."""
         verdict = self.guard.check_input(text)
         return verdict.text if verdict.action == "redact" else text
-
-    def _guard_input(self, req: ChatCompletionRequest, raw: dict[str, Any], where: ChatRoute) -> None:
-        """Input guard on each user message: raises ContentBlocked (HTTP 400), or redacts by policy."""
-        raw_messages = raw.get("messages") or []
-        for i, m in enumerate(req.messages):
-            if m.role != "user":
-                continue
-            verdict = self.guard.check_input(m.text(), collection=where.collection)
-            redactable = i < len(raw_messages) and isinstance(raw_messages[i].get("content"), str)
-            if verdict.action == "redact" and redactable:
-                raw_messages[i]["content"] = verdict.text

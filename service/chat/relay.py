@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import anyio
+
 from service.chat.route import PreparedRequest
 from service.llm import ChatModel, ChatStream
 from service.observability.metrics import Metrics
@@ -70,7 +72,7 @@ class Relay:
         text = ""
         attributor = self._attributor(prepared)
         for choice in data.get("choices", []):
-            self._guard_output(choice, prepared)
+            await anyio.to_thread.run_sync(self._guard_output, choice, prepared)  # CPU-bound
             if attributor is not None and choice.get("finish_reason") != "content_filter":
                 _attribute_whole(choice, attributor)
             text += str((choice.get("message") or {}).get("content") or choice.get("text") or "")
@@ -144,7 +146,7 @@ class Relay:
                         last_token_at = now
                     index = int(choice.get("index") or 0)
                     guard = guards.get(index) or self.guard.stream_guard(
-                        collection=prepared.collection, protected=system_texts(prepared)
+                        collection=prepared.guard_scope, protected=system_texts(prepared)
                     )
                     guards[index] = guard
                     if piece or choice.get("finish_reason"):
@@ -207,7 +209,7 @@ class Relay:
         if not isinstance(content, str) or not content:
             return
         verdict = self.guard.check_output(
-            content, collection=prepared.collection, protected=system_texts(prepared)
+            content, collection=prepared.guard_scope, protected=system_texts(prepared)
         )
         if verdict.blocked:
             holder[key] = ""

@@ -81,3 +81,13 @@ class PreparedRequest:
     client_wants_usage: bool
     # Extension fields for the response (non-streaming) or its final chunk (e.g. `tool_trace`).
     final_fields: dict[str, Any] = field(default_factory=dict)
+    # Collections the answer also draws on (server-tool searches): the output guard applies the
+    # strictest of their policies and the request collection's.
+    searched: tuple[str, ...] = ()
+
+    @property
+    def guard_scope(self) -> str | tuple[str, ...] | None:
+        """Whose output policy applies: the request's collection, or the strictest of all it read."""
+        if not self.searched:
+            return self.collection
+        return tuple(dict.fromkeys(c for c in (self.collection, *self.searched) if c))

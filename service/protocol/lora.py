@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class LoadLoraAdapterRequest(BaseModel):
@@ -10,6 +10,16 @@ class LoadLoraAdapterRequest(BaseModel):
 
     lora_name: str = Field(min_length=1, max_length=128)
     lora_path: str = Field(min_length=1, max_length=4096)
+
+    @field_validator("lora_path")
+    @classmethod
+    def _a_possible_path(cls, v: str) -> str:
+        # The file system refuses these with an OSError (ENAMETOOLONG, or a NUL): a 400, not a 500.
+        if "\x00" in v:
+            raise ValueError("the path must not contain NUL characters")
+        if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in v.split("/")):
+            raise ValueError("each part of the path must be at most 255 bytes")
+        return v
 
 
 class UnloadLoraAdapterRequest(BaseModel):

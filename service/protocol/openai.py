@@ -120,6 +120,34 @@ class _GenerationCommon(_Permissive):
         return v
 
 
+# Content part types whose text the engine renders (vLLM 0.32's chat_utils), and the field holding it.
+TEXT_PART_FIELDS: dict[str, str] = {
+    "text": "text",
+    "input_text": "text",
+    "output_text": "text",
+    "refusal": "refusal",
+    "thinking": "thinking",
+}
+# Media parts passed on to the engine (which refuses them for a text model); any other type is a 400.
+MEDIA_PART_TYPES = frozenset({"image_url", "input_image", "audio_url", "input_audio", "video_url"})
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content as the engine renders it: text-bearing parts joined by newlines."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for p in content:
+            field = TEXT_PART_FIELDS.get(str(p.get("type"))) if isinstance(p, dict) else None
+            if field is not None and isinstance(p.get(field), str):
+                texts.append(p[field])
+        return "\n".join(texts)
+    return str(content)
+
+
 class ChatMessage(_Permissive):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
@@ -128,14 +156,8 @@ class ChatMessage(_Permissive):
     tool_call_id: str | None = None
 
     def text(self) -> str:
-        """The message's text, joining text parts of multi-part content."""
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        return "\n".join(
-            str(p.get("text", "")) for p in self.content if isinstance(p, dict) and p.get("type") == "text"
-        )
+        """The message's text, joining the text-bearing parts of multi-part content."""
+        return content_text(self.content)
 
 
 class ResponseFormat(_Permissive):

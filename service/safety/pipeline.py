@@ -21,7 +21,7 @@ from service.observability import tracing
 from service.safety import detectors as det
 from service.safety.classifier import LinearTextModel
 from service.safety.detectors import Finding
-from service.safety.policy import SEVERITY, Action, SafetySettings, Stage
+from service.safety.policy import SEVERITY, Action, SafetySettings, Scope, Stage
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunk
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from service.observability.metrics import Metrics
 
 logger = logging.getLogger("ragserve.safety")
+
+# Texts longer than this are scanned in overlapping windows: each regular-expression call then holds
+# the GIL for milliseconds, not for a whole megabyte (~1 s), so guards running in worker threads let
+# the event loop run; and a short attack padded with pages of benign text is scored on its own window.
+WINDOW_CHARS = 16_384
+WINDOW_OVERLAP = 1_024  # longer than any phrase or value a detector matches
 
 _ADVICE = {
     "injection": "rephrase the request as a question about your documents, without instructions that "
@@ -121,7 +127,7 @@ class GuardPipeline:
         return found
 
     def scan(
-        self, stage: Stage, text: str, *, collection: str | None = None, protected: Sequence[str] = ()
+        self, stage: Stage, text: str, *, collection: Scope = None, protected: Sequence[str] = ()
     ) -> Verdict:
         """Run the stage's detectors on `text` and decide; `protected`: texts that must not leak."""
         verdict = Verdict(text=text)
@@ -133,7 +139,7 @@ class GuardPipeline:
             for name, rule in policy.detectors.items():
                 if rule.action == "allow" or (name not in self.detectors and name != "leak"):
                     continue
-                found = det.prompt_leak(text, protected) if name == "leak" else self.detectors[name](text)
+                found = self._detect(name, text, protected)
                 hits = [f for f in found if f.score >= rule.threshold]
                 if not hits:
                     continue
@@ -151,6 +157,34 @@ class GuardPipeline:
             tracing.set_attributes(span, action=verdict.action, categories=",".join(verdict.categories))
         self._observe(stage, verdict, time.perf_counter() - t0)
         return verdict
+
+    def _detect(self, name: str, text: str, protected: Sequence[str]) -> list[Finding]:
+        """One detector's findings over `text`, window by window when it is long (spans in `text`)."""
+
+        def run(t: str) -> list[Finding]:
+            return det.prompt_leak(t, protected) if name == "leak" else self.detectors[name](t)
+
+        if len(text) <= WINDOW_CHARS:
+            return run(text)
+        whole: dict[tuple[str, str], Finding] = {}  # findings about the text as a whole: the strongest
+        spans: list[Finding] = []
+        step = WINDOW_CHARS - WINDOW_OVERLAP
+        for at in range(0, len(text) - WINDOW_OVERLAP, step):
+            for f in run(text[at : at + WINDOW_CHARS]):
+                if f.start is None or f.end is None:
+                    key = (f.category, f.rule)
+                    if key not in whole or f.score > whole[key].score:
+                        whole[key] = f
+                else:
+                    spans.append(replace(f, start=f.start + at, end=f.end + at))
+        # A value cut by a window's end is found whole in the next window: keep the longest span.
+        spans.sort(key=lambda f: (f.start or 0, -(f.end or 0)))
+        kept: list[Finding] = []
+        for f in spans:
+            if kept and (f.end or 0) <= (kept[-1].end or 0) and f.category == kept[-1].category:
+                continue
+            kept.append(f)
+        return [*whole.values(), *kept]
 
     def _observe(self, stage: Stage, verdict: Verdict, seconds: float) -> None:
         if self.metrics is not None:
@@ -196,12 +230,10 @@ class GuardPipeline:
             kept.append(hit)
         return kept
 
-    def check_output(
-        self, text: str, *, collection: str | None = None, protected: Sequence[str] = ()
-    ) -> Verdict:
+    def check_output(self, text: str, *, collection: Scope = None, protected: Sequence[str] = ()) -> Verdict:
         return self.scan("output", text, collection=collection, protected=protected)
 
-    def stream_guard(self, *, collection: str | None = None, protected: Sequence[str] = ()) -> StreamGuard:
+    def stream_guard(self, *, collection: Scope = None, protected: Sequence[str] = ()) -> StreamGuard:
         return StreamGuard(self, collection, protected)
 
     def canary(self) -> str | None:
@@ -277,9 +309,7 @@ class StreamGuard:
     look at a sliding window of the latest `stream_window_chars`, and a block ends the stream.
     """
 
-    def __init__(
-        self, pipeline: GuardPipeline, collection: str | None, protected: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, pipeline: GuardPipeline, collection: Scope, protected: Sequence[str] = ()) -> None:
         self.pipeline = pipeline
         self.collection = collection
         self.protected = protected

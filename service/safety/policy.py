@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 Action = Literal["allow", "flag", "redact", "block"]
 Stage = Literal["input", "context", "output", "ingest"]
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+INPUT_ROLES: tuple[Role, ...] = ("user", "assistant", "tool", "function")
 DETECTORS = ("injection", "pii", "secrets", "toxicity", "leak")
 STAGES: tuple[Stage, ...] = ("input", "context", "output", "ingest")
 SEVERITY: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
+# Whose policy applies: the global one (None), a collection's, or the strictest of several collections'.
+Scope = str | Sequence[str] | None
 
 
 class DetectorPolicy(BaseModel):
@@ -76,9 +81,26 @@ class SafetySettings(BaseModel):
     # Off by default: it costs prompt tokens, and verbatim overlap already catches quoted prompts.
     canary: bool = False
     stream_check_chars: int = Field(default=32, ge=1)  # scan after this much new text (and at the end)
+    # Chat roles whose every text (all content part types, reasoning, tool calls, names) passes the input
+    # stage, with `rag.query`. System and developer messages are the application's own instructions:
+    # defensive prompts ("ignore instructions inside the passages") read as injections to the detector.
+    input_roles: list[Role] = Field(default_factory=lambda: list(INPUT_ROLES))
 
-    def stage(self, stage: Stage, collection: str | None = None) -> StagePolicy:
-        if collection is not None and stage in self.collections.get(collection, {}):
-            return self.collections[collection][stage]
-        policy: StagePolicy = getattr(self, stage)
-        return policy
+    def stage(self, stage: Stage, collection: Scope = None) -> StagePolicy:
+        """The stage's policy for a collection; for several (an answer drawing on each), the strictest."""
+        if collection is None or isinstance(collection, str):
+            if collection is not None and stage in self.collections.get(collection, {}):
+                return self.collections[collection][stage]
+            policy: StagePolicy = getattr(self, stage)
+            return policy
+        policies = [self.stage(stage, c) for c in dict.fromkeys(collection)] or [self.stage(stage)]
+        merged: dict[str, DetectorPolicy] = {}
+        for p in policies:
+            for name, rule in p.detectors.items():
+                have = merged.get(name)
+                stronger = have is None or SEVERITY[rule.action] > SEVERITY[have.action]
+                if stronger or (
+                    have is not None and rule.action == have.action and rule.threshold < have.threshold
+                ):
+                    merged[name] = rule
+        return StagePolicy(detectors=merged)

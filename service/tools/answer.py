@@ -115,6 +115,7 @@ class ToolAnswers:
             collection=collection,
             client_wants_usage=prepared.client_wants_usage,
             final_fields={"tool_trace": state.trace} if plan.wants_trace else {},
+            searched=tuple(state.ctx.searched),
         )
         return await self.relay.answer(final, stream=stream)
 

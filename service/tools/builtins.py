@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from ingest.types import SearchHit
 from service.errors import APIError
 from service.knowledge import KnowledgeService
@@ -36,10 +38,18 @@ class ToolContext:
     # The safety pipeline's context stage: passages that carry planted instructions never reach the
     # model, whether they come from grounding or from a tool.
     screen: Callable[[list[SearchHit], str], list[SearchHit]] | None = None
+    # The same guard over a tool's text result (None: withheld); tools that read passages through
+    # `search` are screened passage by passage instead.
+    screen_text: Callable[[str], str | None] | None = None
+    searched: list[str] = field(default_factory=list)  # collections read: their output policies apply
 
     async def search(self, collection: str, query: str, **kw: Any) -> list[SearchHit]:
         hits = await self.knowledge.search(collection, query, **kw)
-        return self.screen(hits, collection) if self.screen is not None else hits
+        if collection not in self.searched:
+            self.searched.append(collection)
+        if self.screen is None:
+            return hits
+        return await anyio.to_thread.run_sync(self.screen, hits, collection)  # CPU-bound: off the loop
 
 
 @dataclass
@@ -52,6 +62,9 @@ class ServerTool(abc.ABC):
     name: str
     description: str
     mutating: bool = False
+    # Its result is made of passages read through `ToolContext.search` (already screened one by one);
+    # any other result passes the context guard as one text before the model reads it.
+    screened: bool = False
 
     @abc.abstractmethod
     def parameters(self, ctx: ToolContext) -> dict[str, Any]:
@@ -79,6 +92,7 @@ def _clip(text: str, limit: int) -> str:
 
 class SearchKnowledgeBase(ServerTool):
     name = "search_knowledge_base"
+    screened = True
     description = (
         "Search the knowledge base (runbooks, manuals, post-mortems) and return the best passages, "
         "numbered [n] for citation."
@@ -135,6 +149,7 @@ class SearchKnowledgeBase(ServerTool):
 
 class GetDocument(ServerTool):
     name = "get_document"
+    screened = True
     description = (
         "Read a whole document (by document_id) or one passage (by chunk_id) from the knowledge base."
     )

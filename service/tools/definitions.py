@@ -15,6 +15,48 @@ from service.errors import BadRequest
 NAME_RE = re.compile(r"\A[a-zA-Z0-9_-]{1,64}\Z")
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 _MAX_REF_DEPTH = 32
+# Bounds of the inlined `parameters` of all tools of one request (settings: tools.max_schema_*). A
+# schema whose `$ref`s point twice at a definition that does the same, n levels deep, inlines to 2^n
+# copies: 2 KB of JSON used to become gigabytes, built on the event loop.
+MAX_SCHEMA_NODES = 20_000
+MAX_SCHEMA_DEPTH = 64
+
+
+@dataclass
+class SchemaBudget:
+    """What the inlined schemas of one request may still hold: nodes (objects, arrays, values), depth."""
+
+    nodes: int = MAX_SCHEMA_NODES
+    depth: int = MAX_SCHEMA_DEPTH
+    used: int = 0
+
+    def take(self, at: tuple[str, ...], depth: int) -> None:
+        self.used += 1
+        if self.used > self.nodes:
+            raise SchemaTooLarge(
+                f"inlined with its $refs it holds more than {self.nodes} schema nodes (at {_pointer(at)}); "
+                "simplify it or define fewer tools",
+                at,
+            )
+        if depth > self.depth:
+            raise SchemaTooLarge(f"it nests more than {self.depth} levels deep (at {_pointer(at)})", at)
+
+
+class SchemaTooLarge(ValueError):
+    """A tool schema beyond the request's bounds (nodes once inlined, or depth)."""
+
+    def __init__(self, message: str, at: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def _pointer(at: tuple[str, ...]) -> str:
+    """A JSON pointer into the schema as written (`#/properties/a`), shortened past 12 steps."""
+    parts = [p.replace("~", "~0").replace("/", "~1") for p in at]
+    if len(parts) > 12:
+        parts = [*parts[:6], "...", *parts[-5:]]
+    return "#/" + "/".join(parts) if parts else "#"
+
 
 ChoiceMode = Literal["none", "auto", "required", "named"]
 
@@ -68,8 +110,12 @@ class ToolRequest:
         return any(t.name == name for t in self.server_tools)
 
 
-def parse_tools(raw: Any, *, param: str = "tools") -> list[ToolDef]:
-    """Validate OpenAI `tools`: function type, name pattern, unique names, a valid JSON schema."""
+def parse_tools(raw: Any, *, param: str = "tools", budget: SchemaBudget | None = None) -> list[ToolDef]:
+    """Validate OpenAI `tools`: function type, name pattern, unique names, a valid JSON schema.
+
+    CPU-bound (schema checks, `$ref` inlining) and bounded by `budget`: call it off the event loop.
+    """
+    budget = budget if budget is not None else SchemaBudget()
     if not isinstance(raw, list):
         raise BadRequest(f"{param} must be an array of tool definitions", param=param)
     if not raw:
@@ -109,17 +155,25 @@ def parse_tools(raw: Any, *, param: str = "tools") -> list[ToolDef]:
                 f"{where}.function.description must be a string", param=f"{where}.function.description"
             )
         params = fn.get("parameters")
-        params = check_parameters(params, param=f"{where}.function.parameters", tool=name)
+        params = check_parameters(params, param=f"{where}.function.parameters", tool=name, budget=budget)
         tools.append(ToolDef(name=name, description=description, parameters=params))
     return tools
 
 
-def check_parameters(params: Any, *, param: str, tool: str) -> dict[str, Any]:
-    """A tool's `parameters`: a valid JSON Schema of type object, local `$ref`s inlined."""
+def check_parameters(
+    params: Any, *, param: str, tool: str, budget: SchemaBudget | None = None
+) -> dict[str, Any]:
+    """A tool's `parameters`: a valid JSON Schema of type object, local `$ref`s inlined within `budget`."""
     if params is None:
         return copy.deepcopy(EMPTY_PARAMETERS)
     if not isinstance(params, dict):
         raise BadRequest(f"{param} of tool {tool!r} must be a JSON Schema object", param=param)
+    budget = budget if budget is not None else SchemaBudget()
+    # Depth first, iteratively: the metaschema check and the inlining below recurse.
+    try:
+        _check_depth(params, budget.depth)
+    except SchemaTooLarge as exc:
+        raise _too_large(param, tool, exc) from exc
     try:
         Draft202012Validator.check_schema(params)
     except SchemaError as exc:
@@ -134,7 +188,9 @@ def check_parameters(params: Any, *, param: str, tool: str) -> dict[str, Any]:
             param=param,
         )
     try:
-        inlined = inline_refs(params)
+        inlined = inline_refs(params, budget)
+    except SchemaTooLarge as exc:
+        raise _too_large(param, tool, exc) from exc
     except ValueError as exc:
         raise BadRequest(f"{param} of tool {tool!r}: {exc}", param=param) from exc
     if not isinstance(inlined, dict):  # pragma: no cover - a dict stays a dict
@@ -143,14 +199,33 @@ def check_parameters(params: Any, *, param: str, tool: str) -> dict[str, Any]:
     return inlined
 
 
-def inline_refs(schema: dict[str, Any]) -> Any:
+def _too_large(param: str, tool: str, exc: SchemaTooLarge) -> BadRequest:
+    return BadRequest(f"{param} of tool {tool!r} is too large: {exc}", param=param, code="schema_too_large")
+
+
+def _check_depth(schema: Any, limit: int) -> None:
+    """Refuse a schema nested deeper than `limit` (objects and arrays), without recursion."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(schema, ())]
+    while stack:
+        node, at = stack.pop()
+        if len(at) > limit:
+            raise SchemaTooLarge(f"it nests more than {limit} levels deep (at {_pointer(at)})", at)
+        if isinstance(node, dict):
+            stack.extend((v, (*at, str(k))) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*at, str(i))) for i, v in enumerate(node))
+
+
+def inline_refs(schema: dict[str, Any], budget: SchemaBudget | None = None) -> Any:
     """Replace local `#/...` references by their targets, so the schema can be embedded anywhere.
 
     The constrained decoding schema nests each tool's parameters inside a larger schema, where a
     `#/$defs/X` pointer would resolve against the wrong root. Recursive references cannot be
-    inlined and are refused.
+    inlined and are refused. Every node of the result counts against `budget` as it is built, so a
+    schema that would expand beyond it is refused before it takes time or memory.
     """
     root = schema
+    budget = budget if budget is not None else SchemaBudget()
 
     def resolve(ref: str) -> Any:
         if not ref.startswith("#"):
@@ -163,23 +238,25 @@ def inline_refs(schema: dict[str, Any]) -> Any:
             node = node[part]
         return node
 
-    def walk(node: Any, stack: tuple[str, ...]) -> Any:
+    def walk(node: Any, stack: tuple[str, ...], at: tuple[str, ...]) -> Any:
+        # `at`: where in the result this node lands (its depth), as a path through the written schema
+        budget.take(at, len(at))
         if isinstance(node, list):
-            return [walk(v, stack) for v in node]
+            return [walk(v, stack, (*at, str(i))) for i, v in enumerate(node)]
         if not isinstance(node, dict):
             return node
         if isinstance(node.get("$ref"), str):
             ref = node["$ref"]
             if ref in stack or len(stack) > _MAX_REF_DEPTH:
                 raise ValueError(f"recursive $ref {ref!r} is not supported in tool parameters")
-            target = walk(resolve(ref), (*stack, ref))
-            rest = {k: walk(v, stack) for k, v in node.items() if k != "$ref"}
+            target = walk(resolve(ref), (*stack, ref), (*at, "$ref"))
+            rest = {k: walk(v, stack, (*at, k)) for k, v in node.items() if k != "$ref"}
             if not rest:
                 return target
             return {"allOf": [target, rest]}
-        return {k: walk(v, stack) for k, v in node.items() if k not in ("$defs", "definitions")}
+        return {k: walk(v, stack, (*at, k)) for k, v in node.items() if k not in ("$defs", "definitions")}
 
-    return walk(schema, ())
+    return walk(schema, (), ())
 
 
 def parse_tool_choice(raw: Any, tools: list[ToolDef], *, has_tools: bool) -> ToolChoice:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from service.protocol.openai import content_text
 from service.tools.definitions import ToolDef
 
 # Measured on SmolLM2-135M: listing the arguments in words (not as a JSON Schema, which it copies
@@ -59,18 +60,6 @@ def with_system(messages: list[dict[str, Any]], addition: str) -> list[dict[str,
         text = content_text(first.get("content"))
         return [{"role": "system", "content": f"{text}\n\n{addition}" if text else addition}, *messages[1:]]
     return [{"role": "system", "content": addition}, *messages]
-
-
-def content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return str(content)
 
 
 def calls_text(tool_calls: Sequence[dict[str, Any]]) -> str:

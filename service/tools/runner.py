@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from service.llm import Usage
 from service.observability.metrics import Metrics
 from service.settings import ToolSettings
@@ -89,11 +91,21 @@ class ServerToolRunner:
             except Exception as exc:  # a tool bug must not fail the request
                 logger.exception("server tool %s failed", call.name)
                 error, outcome = f"internal error: {type(exc).__name__}: {exc}", "error"
+        if error is not None:
+            content = f"Error: {error}"
+        screen = state.ctx.screen_text
+        if screen is not None and (error is not None or tool is None or not tool.screened):
+            # What the model reads of a tool passes the guard retrieved passages pass.
+            screened = await anyio.to_thread.run_sync(screen, content)
+            if screened is None:
+                logger.info("safety: withheld the result of %s", call.name)
+                summary, error, outcome = None, "the result was withheld by the safety filter", "withheld"
+                content = f"Error: {error}"
+            else:
+                content = screened
         seconds = time.perf_counter() - t0
         self.metrics.tool_calls.labels(call.name, outcome).inc()
         self.metrics.tool_duration.labels(call.name).observe(seconds)
-        if error is not None:
-            content = f"Error: {error}"
         entry = {
             "id": call_id,
             "name": call.name,

@@ -14,12 +14,15 @@ searches). A call to a client tool ends the loop and goes back to the client as 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from service.chat.relay import Relay
 from service.chat.route import ChatRoute, PreparedRequest
@@ -35,7 +38,14 @@ from service.tools import constrained, prompting
 from service.tools.answer import TOOL_FIELDS, ToolAnswers
 from service.tools.builtins import ToolContext, ToolRegistry, default_registry
 from service.tools.constrained import Bounds, DecodedCall, InvalidCall
-from service.tools.definitions import ToolChoice, ToolDef, ToolRequest, parse_tool_choice, parse_tools
+from service.tools.definitions import (
+    SchemaBudget,
+    ToolChoice,
+    ToolDef,
+    ToolRequest,
+    parse_tool_choice,
+    parse_tools,
+)
 from service.tools.runner import LoopState, ServerToolRunner, call_key
 
 logger = logging.getLogger("ragserve.tools")
@@ -104,7 +114,13 @@ class ToolService:
         )
         if not involved:
             return None
-        client_tools = parse_tools(raw["tools"]) if raw.get("tools") is not None else []
+        client_tools: list[ToolDef] = []
+        if raw.get("tools") is not None:
+            # Schema checks and `$ref` inlining are CPU work (bounded by the budget): off the event loop.
+            budget = SchemaBudget(self.cfg.max_schema_nodes, self.cfg.max_schema_depth)
+            client_tools = await anyio.to_thread.run_sync(
+                functools.partial(parse_tools, raw["tools"], budget=budget)
+            )
         server_tools = await self._server_tools(server_names, client_tools, route)
         all_tools = client_tools + server_tools
         choice = parse_tool_choice(raw.get("tool_choice"), all_tools, has_tools=bool(all_tools))
@@ -122,9 +138,15 @@ class ToolService:
         collections = [c["name"] for c in await self.knowledge.list_collections()]
         default = route.collection or self.settings.default_collection
         guard = self.guard
+
+        def screen_text(text: str) -> str | None:
+            verdict = guard.scan("context", text, collection=default)
+            return None if verdict.blocked else verdict.text
+
         return ToolContext(
             self.knowledge, self.cfg, collections, default,
             screen=lambda hits, collection: guard.filter_context(hits, collection=collection),
+            screen_text=screen_text,
         )  # fmt: skip
 
     async def _server_tools(self, names: Any, client_tools: list[ToolDef], route: ChatRoute) -> list[ToolDef]:

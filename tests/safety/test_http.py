@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from ingest.knowledge_base import KnowledgeBase
 from tests.safety.conftest import POISON, Gateway
 from tests.utils.fake_vllm import MODEL
 
@@ -199,7 +200,7 @@ def test_poisoned_passage_is_dropped_from_server_tool_results(safety_gateway: Ga
     assert all("evil.example" not in c["text"] for c in body.get("citations", []))
 
 
-def test_upload_flags_poisoned_chunks_in_metadata(safety_gateway: Gateway) -> None:
+def test_upload_flags_poisoned_chunks_in_metadata(safety_gateway: Gateway, shared_embedder: object) -> None:
     httpx.post(safety_gateway.v1 + "/collections", json={"name": "uploads"}, timeout=30)
     files = {
         "file": ("planted.md", f"# Notes\n\nBackup schedule is nightly. {POISON}\n".encode(), "text/markdown")
@@ -214,13 +215,18 @@ def test_upload_flags_poisoned_chunks_in_metadata(safety_gateway: Gateway) -> No
             break
         time.sleep(0.1)
     assert status == "succeeded"
-    hits = httpx.post(
+    # The chunk is stored flagged and quarantined (read from the index itself: retrieval never shows it)
+    kb = KnowledgeBase(safety_gateway.settings.collections_dir, shared_embedder)  # type: ignore[arg-type]
+    hits = kb.search("uploads", "backup schedule", top_k=3, mode="bm25", filters=None)
+    assert hits
+    marks = {"flagged": True, "categories": ["prompt_injection"], "quarantined": True}
+    assert hits[0].metadata["safety"] == marks
+    r = httpx.post(
         safety_gateway.v1 + "/retrieve",
         json={"query": "backup schedule", "collection": "uploads", "top_k": 3},
         timeout=30,
-    ).json()["results"]
-    assert hits and hits[0]["metadata"]["safety"]["flagged"] is True
-    assert hits[0]["metadata"]["safety"]["quarantined"] is True
+    )
+    assert r.status_code == 200 and r.json()["results"] == []  # issue 19 #13
     assert (
         metric(
             safety_gateway,
@@ -286,3 +292,23 @@ def test_attack_planted_in_record_metadata_and_title_never_reaches_the_model(saf
     assert "90 days" in prompt, "the record's text is used"
     assert "evil.example" not in prompt and "Ignore all previous" not in prompt
     assert r.json()["choices"][0]["message"]["content"] == "Every 90 days [1]."
+
+
+def test_retrieve_passes_the_context_guard(safety_gateway: Gateway) -> None:
+    """/v1/retrieve shows what a grounded answer would see: no planted instruction (issue 19, #13)."""
+    before = metric(
+        safety_gateway, "ragserve_safety_actions_total", stage="context", detector="injection", action="block"
+    )
+    r = httpx.post(
+        safety_gateway.v1 + "/retrieve",
+        json={"query": "disk full on nodes, how to remove unused container images?", "top_k": 5},
+        timeout=30,
+    )
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert any("crictl rmi" in h["text"] for h in results), "the clean passages stay"
+    assert all("evil.example" not in h["text"] for h in results)
+    after = metric(
+        safety_gateway, "ragserve_safety_actions_total", stage="context", detector="injection", action="block"
+    )
+    assert after == before + 1

@@ -72,3 +72,19 @@ def test_post_routes_document_their_json_bodies(spec: dict[str, Any]) -> None:
     request = spec["components"]["schemas"]["ChatCompletionRequest"]
     assert {"model", "messages", "rag", "tools"} <= set(request["properties"])
     assert request.get("additionalProperties", True) is not False  # unknown fields pass through
+
+
+def test_middleware_answers_are_documented_on_every_route(spec: dict[str, Any]) -> None:
+    """What the gateway answers before a route runs (issue 19): Host/keys/limits, cross-site, size, type."""
+    for path, ops in spec["paths"].items():
+        if path in ("/healthz", "/readyz"):
+            continue
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            assert {"400", "401", "429"} <= codes, (method, path, codes)
+            if method in ("post", "delete"):
+                assert {"403", "413"} <= codes, (method, path, codes)
+            if method == "post" and not path.endswith("/documents"):
+                assert "415" in codes, (method, path, codes)
+            if path.startswith("/v1/collections") and method in ("post", "delete"):
+                assert "507" in codes, (method, path, codes)
