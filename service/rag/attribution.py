@@ -113,7 +113,7 @@ class StreamAttributor:
                     return "".join(out)
                 if not text[i + 1].isspace():
                     continue
-            elif ch not in "。！？；\n":
+            elif ch not in "。！？；":  # not a line break: copied passages break lines mid-sentence
                 continue
             out.append(self._mark(self.sentence, text[start:i]))
             out.append(ch)

@@ -50,7 +50,7 @@ def test_sentences_get_the_passage_that_supports_them(
 @pytest.mark.parametrize("size", [1, 2, 3, 7])
 def test_a_stream_gets_the_same_markers_in_any_piece_size(attributor: Attributor, size: int) -> None:
     answer = (
-        "Exit code 137 means OOMKilled. The fix is 1.5 GiB more.\n"
+        "Exit code 137 means OOMKilled. The fix is 1.5 GiB more.\n"  # a line break alone ends nothing
         "Remove unused images with crictl rmi --prune. "
         "应先检查最近一次发布，然后回滚。"
     )
