@@ -76,9 +76,12 @@ class RunbookFinder:
         return more
 
     def _relevant(self, hit: SearchHit, alert: Alert, mode: str, min_score: float | None) -> bool:
-        name = alert.alertname.lower()
-        if name in hit.text.lower() or name in hit.document_id.lower():
-            return True  # the passage names the alert
+        # The passage, its document or its runbook's title names the alert as a whole word
+        # (HighErrorRate is not RagserveHighErrorRate).
+        named = re.compile(rf"(?<![a-z0-9]){re.escape(alert.alertname.lower())}(?![a-z0-9])")
+        titles = f"{hit.metadata.get('title') or ''} {hit.metadata.get('heading') or ''}"
+        if any(named.search(t.lower()) for t in (hit.text, hit.document_id, titles)):
+            return True
         threshold = min_score
         if threshold is None:
             threshold = self.cfg.min_bm25_score if mode == "bm25" else self.cfg.min_dense_score
