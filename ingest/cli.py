@@ -10,6 +10,7 @@ from typing import Any
 
 from ingest.errors import IngestError
 from ingest.knowledge_base import KnowledgeBase
+from ingest.store.factory import backend_from_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,7 +67,10 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
             torch.set_num_threads(int(threads))
         return Embedder.load(model, device=device, batch_size=batch, threads=threads)
 
-    return KnowledgeBase(root, lambda: load_model(args.embedding_model), load_embedder=load_model)
+    backend = backend_from_settings(settings, root) if settings is not None else None
+    return KnowledgeBase(
+        root, lambda: load_model(args.embedding_model), load_embedder=load_model, backend=backend
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
