@@ -58,8 +58,13 @@ class CollectionWriter(abc.ABC):
         embeddings: np.ndarray,
         *,
         root: str | None,
+        tokens: list[list[str]] | None = None,
     ) -> None:
-        """Insert or replace a document with its chunks; `root`: the source root it came from."""
+        """Insert or replace a document with its chunks; `root`: the source root it came from.
+
+        `tokens`: each chunk's BM25 surface tokens when already known (a copy between stores),
+        else `ingest.store.lexical.tokenize(chunk.index_text)`.
+        """
 
     @abc.abstractmethod
     def delete_document(self, document_id: str) -> bool:

@@ -228,6 +228,46 @@ class DocstoreReader:
         rows = self._query(f"SELECT id FROM chunks WHERE {where} ORDER BY id", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def document_rows(self) -> list[dict[str, Any]]:
+        """Every document's full row (what a copy to another store needs), by id."""
+        has_root = "root" in {r[1] for r in self._query("PRAGMA table_info(documents)")}
+        root = "root" if has_root else "NULL"
+        rows = self._query(
+            "SELECT document_id, source, origin, sha256, chunks, ingested_at, metadata, "
+            f"{root} FROM documents ORDER BY document_id"
+        )
+        keys = ("document_id", "source", "origin", "sha256", "chunks", "ingested_at", "metadata", "root")
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        for d in out:
+            d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
+        return out
+
+    def chunk_export(self, document_id: str) -> list[dict[str, Any]]:
+        """A document's chunks in order, with their stored embedding (float32) and BM25 surface tokens."""
+        rows = self._query(
+            'SELECT chunk_id, document_id, source, page, start, "end", text, tokens, metadata, embedding '
+            "FROM chunks WHERE document_id = ? ORDER BY id",
+            (document_id,),
+        )
+        keys = (
+            "chunk_id",
+            "document_id",
+            "source",
+            "page",
+            "start",
+            "end",
+            "text",
+            "tokens",
+            "metadata",
+            "embedding",
+        )
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        for c in out:
+            c["metadata"] = json.loads(c["metadata"]) if c["metadata"] else {}
+            c["tokens"] = c["tokens"].split(" ") if c["tokens"] else []
+            c["embedding"] = np.frombuffer(c["embedding"], dtype=np.float32)
+        return out
+
     def token_lists(self) -> list[list[str]]:
         """Every chunk's stored BM25 surface tokens, in row-id (index position) order."""
         rows = self._query("SELECT tokens FROM chunks ORDER BY id")

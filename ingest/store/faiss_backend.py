@@ -88,8 +88,10 @@ class FaissWriter(CollectionWriter):
         embeddings: np.ndarray,
         *,
         root: str | None,
+        tokens: list[list[str]] | None = None,
     ) -> None:
-        tokens = [lexical.tokenize(c.index_text) for c in chunks]
+        if tokens is None:
+            tokens = [lexical.tokenize(c.index_text) for c in chunks]
         self._writer().put_document(doc, origin, chunks, embeddings, tokens, root=root)
 
     def delete_document(self, document_id: str) -> bool:

@@ -138,9 +138,9 @@ def filter_expression(filters: dict[str, Any] | None) -> str | None:
     return " and ".join(parts) if parts else None
 
 
-def _bm25_text(text: str) -> str:
-    """A chunk's BM25 terms, as the FAISS backend's BM25 indexes them, joined by spaces."""
-    return " ".join(lexical.DEFAULT.apply(lexical.tokenize(text)))
+def _bm25_text(tokens: list[str]) -> str:
+    """A chunk's BM25 terms from its surface tokens (as FAISS's BM25 indexes them), joined by spaces."""
+    return " ".join(lexical.DEFAULT.apply(tokens))
 
 
 def _query_terms(query: str) -> list[str]:
@@ -765,10 +765,13 @@ class MilvusWriter(CollectionWriter):
         embeddings: np.ndarray,
         *,
         root: str | None,
+        tokens: list[list[str]] | None = None,
     ) -> None:
         self._renew(every=LEASE_RENEW_S)
         rows = []
-        for c, e in zip(chunks, embeddings, strict=True):
+        if tokens is None:
+            tokens = [lexical.tokenize(c.index_text) for c in chunks]
+        for c, e, t in zip(chunks, embeddings, tokens, strict=True):
             if len(c.text.encode("utf-8")) > MAX_TEXT:
                 raise IngestError(
                     f"{doc.document_id}: a chunk is longer than Milvus's {MAX_TEXT}-byte text field"
@@ -784,7 +787,7 @@ class MilvusWriter(CollectionWriter):
                     "start": c.start,
                     "end": c.end,
                     "text": c.text,
-                    "lexical": _bm25_text(c.index_text)[:MAX_TEXT],
+                    "lexical": _bm25_text(t)[:MAX_TEXT],
                     "metadata": c.metadata,
                     "vector": np.asarray(e, dtype=np.float32).tolist(),
                 }

@@ -7,6 +7,7 @@ nothing outside the backend needs to know which one runs.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -319,3 +320,70 @@ def test_same_results_on_both_backends(tmp_path: Path, embedder: Embedder, corpu
     finally:
         for kb in kbs.values():
             kb.backend.close()
+
+
+def test_migrate_faiss_to_milvus_without_reembedding(
+    tmp_path: Path, embedder: Embedder, corpus: Path
+) -> None:
+    from ingest.store.migrate import migrate_collection
+
+    faiss = KnowledgeBase(None, embedder, backend=open_backend("faiss", tmp_path))
+    faiss.ingest_paths("c", [corpus])
+    target = open_backend("milvus", tmp_path)
+    try:
+        done: list[int] = []
+        s = migrate_collection(faiss.backend, target, "c", progress=lambda _n, i, _t: done.append(i))
+        assert s.verified and (s.copied, s.target_documents, s.target_chunks) == (
+            5,
+            5,
+            faiss.chunk_count("c"),
+        )
+        assert done == [1, 2, 3, 4, 5]
+        # Copied as stored (vectors, BM25 terms, pages, chunk ids): the same results on both.
+        milvus = KnowledgeBase(None, embedder, backend=target)
+        assert milvus.info("c").embedding_model == faiss.info("c").embedding_model
+        for mode in ("hybrid", "dense", "bm25"):
+            for q in ("crashed container logs", "磁盘使用率太高怎么办", "expired TLS certificates"):
+                want = [h.chunk_id for h in faiss.search("c", q, top_k=1, mode=mode)]
+                assert [h.chunk_id for h in milvus.search("c", q, top_k=1, mode=mode)] == want, (mode, q)
+        again = migrate_collection(faiss.backend, target, "c")
+        assert (again.copied, again.unchanged, again.verified) == (0, 5, True)
+        (corpus / "network.txt").write_text("DNS lookups time out when the upstream resolver is down.\n")
+        (corpus / "zh.md").unlink()
+        faiss.ingest_paths("c", [corpus], prune=True)
+        third = migrate_collection(faiss.backend, target, "c")
+        assert (third.copied, third.deleted, third.verified) == (1, 1, True)
+        assert milvus.search("c", "upstream resolver", top_k=1)[0].document_id == "network.txt"
+        # An ingest into the migrated collection still skips what it already holds.
+        assert milvus.ingest_paths("c", [corpus]).unchanged == 4
+    finally:
+        target.close()
+
+
+def test_cli_store_migrate(tmp_path: Path, corpus: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAGSERVE_STORE__MILVUS__URI": str(tmp_path / "m.db")}
+    data = ["--data-dir", str(tmp_path / "data")]
+    ingest = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "ingest", str(corpus / "runbooks"), "-c", "rb"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "store", "migrate", "--from", "faiss", "--to", "milvus"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "rb: 2 copied, 0 unchanged, 0 deleted; 2/2 documents" in out.stdout and "verified" in out.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "collections", "--json"],
+        env={**env, "RAGSERVE_STORE__BACKEND": "milvus"},
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert [c["name"] for c in json.loads(listed.stdout)] == ["rb"]
+    bad = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "store", "migrate", "--from", "faiss", "--to", "milvus",
+         "-c", "nope"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "nope" in bad.stderr and "does not exist" in bad.stderr
