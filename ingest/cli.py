@@ -84,7 +84,8 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
             torch.set_num_threads(int(threads))
         return Embedder.load(model, device=device, batch_size=batch, threads=threads)
 
-    backend = backend_from_settings(settings, root) if settings is not None else None
+    store = getattr(settings, "store", None)  # None: FAISS under the data dir (settings-less callers)
+    backend = backend_from_settings(settings, root) if store is not None else None
     return KnowledgeBase(
         root, lambda: load_model(args.embedding_model), load_embedder=load_model, backend=backend
     )

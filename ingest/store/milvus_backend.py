@@ -463,36 +463,43 @@ class MilvusBackend(StoreBackend):
             return 0.0
         present = set(best.split(" "))
         n = max(int(record.get("chunks", 0)), 1)
-        version = int(record.get("version", 0))
         total = found = 0.0
-        for term in terms:
-            df = self._df(name, coll, version, term)
+        for term, df in zip(terms, self._dfs(name, coll, int(record.get("version", 0)), terms), strict=True):
             idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
             total += idf
             if term in present:
                 found += idf
         return found / total if total > 0 else 0.0
 
-    def _df(self, name: str, coll: str, version: int, term: str) -> int:
-        """How many chunks hold a term (TEXT_MATCH count), cached per collection version."""
-        key = (name, version, term)
+    def _dfs(self, name: str, coll: str, version: int, terms: list[str]) -> list[int]:
+        """How many chunks hold each term, cached per collection version.
+
+        One BM25 search with each term as its own query: Milvus returns only chunks that hold the
+        term, so the hit count is the document frequency (capped at QUERY_WINDOW, where IDF is
+        small anyway). Measured here 5-20x faster than a TEXT_MATCH count per term on Milvus Lite.
+        """
         with self._lock:
-            if key in self._df_cache:
-                self._df_cache.move_to_end(key)
-                return self._df_cache[key]
-        rows = self._call(
-            "query",
-            self.client.query,
-            coll,
-            filter=f"TEXT_MATCH(lexical, {_quote(term)})",
-            output_fields=["count(*)"],
-        )
-        df = int(rows[0]["count(*)"]) if rows else 0
-        with self._lock:
-            self._df_cache[key] = df
-            while len(self._df_cache) > 50_000:
-                self._df_cache.popitem(last=False)
-        return df
+            cached = {
+                t: self._df_cache[(name, version, t)] for t in terms if (name, version, t) in self._df_cache
+            }
+        missing = [t for t in terms if t not in cached]
+        if missing:
+            res = self._call(
+                "search",
+                self.client.search,
+                coll,
+                data=missing,
+                anns_field="sparse",
+                limit=QUERY_WINDOW,
+                output_fields=[],
+                search_params={"metric_type": "BM25"},
+            )
+            with self._lock:
+                for term, hits in zip(missing, res, strict=True):
+                    cached[term] = self._df_cache[(name, version, term)] = len(hits)
+                while len(self._df_cache) > 50_000:
+                    self._df_cache.popitem(last=False)
+        return [cached[t] for t in terms]
 
     # ----- writing --------------------------------------------------------------------------------
     def _create(self, name: str, base: dict[str, Any]) -> None:
@@ -520,7 +527,6 @@ class MilvusBackend(StoreBackend):
             DataType.VARCHAR,
             max_length=MAX_TEXT,
             enable_analyzer=True,
-            enable_match=True,
             analyzer_params=ANALYZER,
         )
         s.add_field("metadata", DataType.JSON)
@@ -877,6 +883,12 @@ class MilvusWriter(CollectionWriter):
                 updated_at=utc_now(),
             )
         self._put_row(RECORD_ID, record)
+        if self.b.lite:
+            # Milvus Lite searches unflushed rows by a scan in Python (2k 512-d chunks: ~100-500 ms a
+            # query here); flushed segments are indexed (FAISS HNSW, inverted BM25 postings). A server
+            # seals and indexes segments itself, where a flush per ingest would only add small segments.
+            for coll in (self.chunks_coll, self.docs_coll):
+                self.b._call("flush", self.b.client.flush, coll)
         self.record = record
         self._pending_record = record
         self._changed = False

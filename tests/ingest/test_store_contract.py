@@ -7,6 +7,7 @@ nothing outside the backend needs to know which one runs.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from ingest.errors import (
     CollectionNotFound,
     DocumentNotFound,
     EmbeddingMismatch,
+    IngestError,
     InvalidFilter,
     SourceMissing,
 )
@@ -65,12 +67,8 @@ def _docs(kb: KnowledgeBase, name: str = "c") -> set[str]:
 def test_collections_lifecycle(store: KnowledgeBase) -> None:
     assert store.list_collections() == [] and not store.exists("a")
     info = store.create_collection("a.b-c_1")  # every character of the name rule survives the mapping
-    assert (info.name, info.documents, info.chunks, info.embedding_model) == (
-        "a.b-c_1",
-        0,
-        0,
-        "all-MiniLM-L6-v2",
-    )
+    assert (info.name, info.documents, info.chunks) == ("a.b-c_1", 0, 0)
+    assert info.embedding_model == store.embedder.model_id
     assert info.dimension == store.embedder.dimension
     with pytest.raises(CollectionExists):
         store.create_collection("a.b-c_1")
@@ -188,17 +186,18 @@ def test_metadata_filters(store: KnowledgeBase, tmp_path: Path) -> None:
             store.search("j", "password", filters=bad)
 
 
-def test_embedder_recorded_and_checked(
-    store: KnowledgeBase, corpus: Path, embedder: Embedder, backend_kind: str
-) -> None:
-    store.ingest_paths("c", [corpus / "network.txt"])
-    assert store.info("c").embedding_model == embedder.model_id
-    other = KnowledgeBase(None, Embedder(embedder._model, "some-other-model"), backend=store.backend)
-    with pytest.raises(EmbeddingMismatch, match="all-MiniLM-L6-v2"):
-        other.search("c", "dns")
+def test_embedder_recorded_and_checked(store: KnowledgeBase, corpus: Path, embedder: Embedder) -> None:
+    # Built with a model this process cannot load (the same weights under another id) ...
+    renamed = copy.copy(embedder)
+    renamed.model_id = "some-other-model"
+    KnowledgeBase(None, renamed, backend=store.backend).ingest_paths("c", [corpus / "network.txt"])
+    assert store.info("c").embedding_model == "some-other-model"
+    # ... is never searched or extended with the configured one.
+    with pytest.raises(EmbeddingMismatch, match=r"some-other-model .*ragserve reembed --collection c"):
+        store.search("c", "dns")
     with pytest.raises(EmbeddingMismatch):
-        other.ingest_paths("c", [corpus / "zh.md"])
-    assert other.search("c", "CoreDNS", mode="bm25")  # lexical search needs no embedder
+        store.ingest_paths("c", [corpus / "zh.md"])
+    assert store.search("c", "CoreDNS", mode="bm25")  # lexical search needs no embedder
     assert _docs(store) == {"network.txt"}
 
 
@@ -387,3 +386,20 @@ def test_cli_store_migrate(tmp_path: Path, corpus: Path) -> None:
         env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert bad.returncode == 1 and "nope" in bad.stderr and "does not exist" in bad.stderr
+
+
+def test_reembed(store: KnowledgeBase, corpus: Path, minilm_embedder: Embedder, backend_kind: str) -> None:
+    KnowledgeBase(None, minilm_embedder, backend=store.backend).ingest_paths("c", [corpus])
+    hit = store.search("c", "crashed container logs", top_k=1)[0]  # served with the model that built it
+    if backend_kind == "milvus":
+        with pytest.raises(IngestError, match="not available on the milvus store"):
+            store.reembed("c")
+        assert store.info("c").embedding_model == minilm_embedder.model_id
+        assert store.search("c", "crashed container logs", top_k=1)[0].chunk_id == hit.chunk_id
+        return
+    summary = store.reembed("c")
+    assert (
+        summary.chunks == store.chunk_count("c")
+        and store.info("c").embedding_model == store.embedder.model_id
+    )
+    assert store.search("c", "crashed container logs", top_k=1)[0].document_id == hit.document_id
