@@ -465,6 +465,8 @@ class MilvusBackend(StoreBackend):
         n = max(int(record.get("chunks", 0)), 1)
         total = found = 0.0
         for term, df in zip(terms, self._dfs(name, coll, int(record.get("version", 0)), terms), strict=True):
+            if df == 0:
+                continue  # not in the collection's vocabulary: FAISS's BM25 drops such query words too
             idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
             total += idf
             if term in present:
