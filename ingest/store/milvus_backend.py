@@ -170,6 +170,10 @@ class MilvusBackend(StoreBackend):
         if self.lite:
             with contextlib.suppress(OSError):
                 Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Its engine logs each background index build at INFO, and a traceback when the file is
+            # locked by another process (the StorageError below says so in one line).
+            logging.getLogger("milvus_lite").setLevel(logging.WARNING)
+            logging.getLogger("milvus_lite.server_manager").setLevel(logging.CRITICAL)
         try:
             self.client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout_s)
         except Exception as exc:
