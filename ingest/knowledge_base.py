@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import hashlib
 import logging
 import os
 import posixpath
-import re
-import shutil
-import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,40 +18,28 @@ from ingest.chunking import Chunk, Chunker, index_text
 from ingest.embedding import Embedder, bundled_model
 from ingest.errors import (
     CollectionExists,
-    CollectionNotFound,
     DocumentNotFound,
     EmbeddingMismatch,
     IngestError,
     InvalidName,
     LoaderError,
     SourceMissing,
-    StorageError,
 )
 from ingest.loaders import SUFFIXES, Limits, LoadedDocument, is_supported, load_file
-from ingest.search import search as run_search
-from ingest.store import lexical
-from ingest.store.collection import Snapshot, VersionWriter, utc_now
-from ingest.store.docstore import FILENAME as DOCSTORE_FILE
-from ingest.store.docstore import DocstoreReader
+from ingest.search import MODES
+from ingest.store.backend import CollectionWriter, QueryEncoder, StoreBackend, info_from_record
+from ingest.store.collection import utc_now
+from ingest.store.faiss_backend import FaissBackend
+from ingest.store.faiss_backend import one_line as _one_line
+from ingest.store.names import NAME_RE, validate_name
 from ingest.store.vectors import HNSW_THRESHOLD
-from ingest.store.versions import MANIFEST, read_manifest, writer_lock
 from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, ReembedSummary, SearchHit
 
+__all__ = ["NAME_RE", "KnowledgeBase", "normalize_document_id", "validate_name"]
 log = logging.getLogger(__name__)
-NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: "$" would accept a trailing newline
 MAX_DOCUMENT_ID = 1024
 Progress = Callable[[str, int, int], None]
 EmbedderLoader = Callable[[str], Embedder]
-
-
-def validate_name(name: str) -> str:
-    """A collection name, or InvalidName."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidName(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '_', '.', '-', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 def normalize_document_id(raw: str) -> str:
@@ -79,13 +62,14 @@ class _Pending:
 
 
 class KnowledgeBase:
-    """All collections under `root` (`<data_dir>/collections`); safe to share between threads."""
+    """All collections of one store backend (FAISS under `root` by default); safe to share between threads."""
 
     def __init__(
         self,
-        root: Path,
+        root: Path | None,
         embedder: Embedder | Callable[[], Embedder],
         *,
+        backend: StoreBackend | None = None,
         chunk_tokens: int = 200,
         overlap_tokens: int = 30,
         limits: Limits | None = None,
@@ -94,7 +78,12 @@ class KnowledgeBase:
         embed_group: int = 256,
         load_embedder: EmbedderLoader | None = None,
     ) -> None:
-        self.root = Path(root)
+        if backend is None:
+            if root is None:
+                raise ValueError("KnowledgeBase needs a root directory or a backend")
+            backend = FaissBackend(Path(root), hnsw_threshold=hnsw_threshold, lock_wait_s=lock_wait_s)
+        self.backend: StoreBackend = backend
+        self.root = Path(root) if root is not None else None  # the FAISS backend's directory
         self._embedder_or_factory = embedder
         self._embedder: Embedder | None = embedder if isinstance(embedder, Embedder) else None
         # Collections built with another bundled model are served with that model, loaded on first use
@@ -105,11 +94,8 @@ class KnowledgeBase:
         self._chunk_tokens = chunk_tokens
         self._overlap_tokens = overlap_tokens
         self.limits = limits or Limits()
-        self.hnsw_threshold = hnsw_threshold
-        self.lock_wait_s = lock_wait_s
         self.embed_group = embed_group
         self._lock = threading.Lock()
-        self._snapshots: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}
         # Called on each document's chunks before indexing; may mark (metadata), rewrite or drop them.
         # The gateway sets the safety ingest guard here (poisoned passages: service/safety).
         self.chunk_guard: Callable[[list[Chunk]], list[Chunk]] | None = None
@@ -141,14 +127,14 @@ class KnowledgeBase:
                 self._chunkers[emb.model_id] = chunker
             return chunker
 
-    def embedder_for(self, name: str, manifest: dict[str, Any]) -> Embedder:
+    def embedder_for(self, name: str, record: dict[str, Any]) -> Embedder:
         """The embedder a collection was built with: the configured one, or another bundled model.
 
         A collection's vectors are only ever searched or extended with the model that made them;
         one built with a model this process cannot load is an EmbeddingMismatch saying what to do.
         """
         emb = self.embedder
-        model, dim = manifest.get("embedding_model"), manifest.get("dimension")
+        model, dim = record.get("embedding_model"), record.get("dimension")
         if model == emb.model_id and dim == emb.dimension:
             return emb
         with self._lock:
@@ -176,76 +162,29 @@ class KnowledgeBase:
         return other
 
     # ----- reading --------------------------------------------------------------------------------
-    def _dir(self, name: str) -> Path:
-        return self.root / validate_name(name)
-
-    def _snapshot(self, name: str) -> Snapshot:
-        """The published version, reopened when the manifest changed (any process may have written)."""
-        coll = self._dir(name)
-        for attempt in range(5):
-            try:
-                st = os.stat(coll / MANIFEST)
-            except FileNotFoundError:
-                with self._lock:
-                    self._snapshots.pop(name, None)
-                raise CollectionNotFound(f"collection {name!r} does not exist") from None
-            # os.replace gives the manifest a new inode on every publish: a stat is enough to notice.
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
-            with self._lock:
-                cached = self._snapshots.get(name)
-            if cached and cached[0] == key:
-                return cached[1]
-            manifest = read_manifest(coll)
-            if manifest is None:
-                continue
-            try:
-                snap = Snapshot.load(coll, manifest)
-            except FileNotFoundError:
-                time.sleep(0.05 * (attempt + 1))  # a newer version was published and GC'd this one meanwhile
-                continue
-            with self._lock:
-                self._snapshots[name] = (key, snap)
-            return snap
-        raise IngestError(f"collection {name!r} could not be opened (it keeps changing or is damaged)")
-
     def exists(self, name: str) -> bool:
         """Whether a collection with this name exists."""
-        return bool(NAME_RE.match(name)) and (self.root / name / MANIFEST).is_file()
+        return bool(NAME_RE.match(name)) and self.backend.exists(name)
 
-    def _info(self, name: str, m: dict[str, Any]) -> CollectionInfo:
-        return CollectionInfo(
-            name=name,
-            documents=int(m.get("documents", 0)),
-            chunks=int(m.get("chunks", 0)),
-            embedding_model=str(m.get("embedding_model")),
-            dimension=int(m.get("dimension", 0)),
-            version=int(m.get("version", 0)),
-        )
+    def records(self) -> dict[str, dict[str, Any]]:
+        """Every collection's stored record (counts, version, updated_at, embedder), by name."""
+        return self.backend.records()
 
     def list_collections(self) -> list[CollectionInfo]:
-        """All collections, by name (read from their manifests only)."""
-        out: list[CollectionInfo] = []
-        if not self.root.is_dir():
-            return out
-        for p in sorted(self.root.iterdir()):
-            if NAME_RE.match(p.name) and (m := read_manifest(p)) is not None:
-                out.append(self._info(p.name, m))
-        return out
+        """All collections, by name."""
+        return [info_from_record(n, r) for n, r in sorted(self.backend.records().items())]
 
     def info(self, name: str) -> CollectionInfo:
         """One collection's summary."""
-        m = read_manifest(self._dir(name))
-        if m is None:
-            raise CollectionNotFound(f"collection {name!r} does not exist")
-        return self._info(name, m)
+        return info_from_record(name, self.backend.record(validate_name(name)))
 
     def list_documents(self, name: str) -> list[DocumentInfo]:
         """Documents of a collection, by id."""
-        return self._snapshot(name).docs.documents()
+        return self.backend.list_documents(validate_name(name))
 
     def chunk_count(self, name: str) -> int:
-        """Number of chunks in the published version."""
-        return self._snapshot(name).chunks
+        """Number of chunks readers see."""
+        return self.backend.chunk_count(validate_name(name))
 
     def search(
         self,
@@ -258,46 +197,18 @@ class KnowledgeBase:
         timings: dict[str, float] | None = None,
     ) -> list[SearchHit]:
         """Top chunks for a query; see `ingest.search` for modes, scores and `timings`."""
-        snap = self._snapshot(name)
-        if mode == "bm25":
-            return run_search(
-                snap, query, embed=None, top_k=top_k, mode=mode, filters=filters, timings=timings
-            )
-        emb = self.embedder_for(name, snap.manifest)
-        return run_search(
-            snap,
-            query,
-            embed=emb.encode_query,
-            multilingual_embedder=emb.multilingual,
-            top_k=top_k,
-            mode=mode,
-            filters=filters,
-            timings=timings,
+        validate_name(name)
+        if mode not in MODES:
+            raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        encoder = None
+        if mode != "bm25":
+            emb = self.embedder_for(name, self.backend.record(name))
+            encoder = QueryEncoder(emb.encode_query, emb.multilingual)
+        return self.backend.search(
+            name, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
         )
 
     # ----- writing --------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _writing(self, name: str, *, create: bool) -> Iterator[tuple[Path, dict[str, Any] | None]]:
-        """Hold the writer lock; a write error (disk full, read-only, I/O) becomes StorageError.
-
-        Writers build a new version beside the published one and abort it on any error, so a
-        StorageError always means the published version is unchanged.
-        """
-        coll = self._dir(name)
-        if not create and read_manifest(coll) is None:
-            raise CollectionNotFound(f"collection {name!r} does not exist")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with writer_lock(coll, self.lock_wait_s):
-                manifest = read_manifest(coll)  # re-read under the lock: the authoritative state
-                if manifest is None and not create:
-                    raise CollectionNotFound(f"collection {name!r} does not exist")
-                yield coll, manifest
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(
-                f"collection {name!r}: writing failed ({_one_line(exc)}); the published version is unchanged"
-            ) from exc
-
     def _new_base(self) -> dict[str, Any]:
         emb = self.embedder
         return {"embedding_model": emb.model_id, "dimension": emb.dimension, "created_at": utc_now()}
@@ -305,75 +216,54 @@ class KnowledgeBase:
     def create_collection(self, name: str) -> CollectionInfo:
         """Create an empty collection recording the current embedder; CollectionExists if present."""
         validate_name(name)
-        base = self._new_base()
-        with self._writing(name, create=True) as (coll, manifest):
-            if manifest is not None:
+        _ = self.embedder  # loaded before the writer lock is taken
+        with self.backend.writing(name, create=True, base=self._new_base) as writer:
+            if writer.record is not None:
                 raise CollectionExists(f"collection {name!r} already exists")
-            writer = VersionWriter(coll, None, base)
-            try:
-                return self._info(name, writer.publish(self.hnsw_threshold))
-            except BaseException:
-                writer.abort()
-                raise
+            return info_from_record(name, writer.commit())
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection and all its versions."""
-        with self._writing(name, create=False) as (coll, _manifest):
-            (coll / MANIFEST).unlink()
-            # Move aside first so the name is free at once; readers with open files keep working.
-            trash = self.root / f".trash-{name}-{uuid.uuid4().hex[:8]}"
-            os.replace(coll, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-        with self._lock:
-            self._snapshots.pop(name, None)
+        self.backend.delete_collection(validate_name(name))
 
     def delete_document(self, name: str, document_id: str) -> None:
-        """Remove one document from a collection (publishes a new version)."""
-        with self._writing(name, create=False) as (coll, manifest):
-            assert manifest is not None
-            writer = VersionWriter(coll, manifest, _carry(manifest))
-            try:
-                if not writer.delete_document(document_id):
-                    raise DocumentNotFound(f"document {document_id!r} is not in collection {name!r}")
-                writer.publish(self.hnsw_threshold)
-            except BaseException:
-                writer.abort()
-                raise
+        """Remove one document from a collection."""
+        validate_name(name)
+        with self.backend.writing(name, create=False, base=self._new_base) as writer:
+            if not writer.delete_document(document_id):
+                raise DocumentNotFound(f"document {document_id!r} is not in collection {name!r}")
+            writer.commit()
 
     def reembed(self, name: str, *, progress: Callable[[int, int], None] | None = None) -> ReembedSummary:
-        """Re-embed every chunk of a collection with the configured embedder and publish it as a new version.
+        """Re-embed every chunk of a collection with the configured embedder (a new version for readers).
 
-        Chunks keep their text, ids and BM25 tokens (what was indexed is rebuilt from the docstore,
-        `ingest.chunking.index_text`); only the vectors, the index and the manifest's model change.
-        Readers keep the previous version until the new one is published; `progress(done, total)`
+        Chunks keep their text, ids and BM25 terms (what was indexed is rebuilt from the stored chunk,
+        `ingest.chunking.index_text`); only the vectors and the recorded model change. Readers keep
+        the previous vectors until the store switches (see the backend); `progress(done, total)`
         counts chunks. A collection already on the configured model is left as it is.
         """
+        validate_name(name)
         emb = self.embedder
         t0 = time.perf_counter()
-        with self._writing(name, create=False) as (coll, manifest):
-            assert manifest is not None
-            before = str(manifest.get("embedding_model"))
+        with self.backend.writing(name, create=False, base=self._new_base) as writer:
+            assert writer.record is not None
+            before = str(writer.record.get("embedding_model"))
             summary = ReembedSummary(collection=name, previous_model=before, model=emb.model_id)
-            if before == emb.model_id and manifest.get("dimension") == emb.dimension:
+            if before == emb.model_id and writer.record.get("dimension") == emb.dimension:
                 return summary
-            base = {**_carry(manifest), "embedding_model": emb.model_id, "dimension": emb.dimension}
-            writer = VersionWriter(coll, manifest, base)
-            try:
-                rows = writer.chunk_texts()
-                total = len(rows)
-                for start in range(0, total, self.embed_group):
-                    group = rows[start : start + self.embed_group]
-                    vecs = emb.encode([index_text(r) for r in group])
-                    writer.set_embeddings([int(r["id"]) for r in group], vecs)
-                    summary.chunks += len(group)
-                    if progress is not None:
-                        progress(summary.chunks, total)
-                writer.publish(self.hnsw_threshold)
-            except BaseException:
-                writer.abort()
-                raise
-        with self._lock:
-            self._snapshots.pop(name, None)
+
+            def encode(rows: list[dict[str, Any]]) -> Any:
+                return emb.encode([index_text(r) for r in rows])
+
+            def counted(done: int, total: int) -> None:
+                summary.chunks = done
+                if progress is not None:
+                    progress(done, total)
+
+            writer.reembed(
+                encode, model=emb.model_id, dimension=emb.dimension, group=self.embed_group, progress=counted
+            )
+            writer.commit()
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -465,61 +355,34 @@ class KnowledgeBase:
             _ = self.embedder  # load the model before the clock starts: `seconds` measures the ingest itself
         t0 = time.perf_counter()
         summary = IngestSummary(failures=failures)
-        with self._writing(name, create=create) as (coll, manifest):
+        with self.backend.writing(name, create=create, base=self._new_base) as writer:
             emb = self.embedder
-            if manifest is not None:
-                emb = self.embedder_for(name, manifest)
-                base = _carry(manifest)
-                vdir = coll / str(manifest["dir"])
-                reader = DocstoreReader(vdir / DOCSTORE_FILE)
-                known = reader.fingerprints()
-                reader.close()
-            else:
-                base, known = self._new_base(), {}
-            writer: VersionWriter | None = None
+            if writer.record is not None:
+                emb = self.embedder_for(name, writer.record)
+            chunker = self._chunker_for(emb)
+            known = writer.fingerprints()
             seen: set[str] = set()
             failed_origins: set[str] = set()
             reroot: dict[str, str] = {}  # unchanged documents now claimed by another source root
             pending = _Pending()
-
-            def get_writer() -> VersionWriter:
-                nonlocal writer
-                if writer is None:
-                    writer = VersionWriter(coll, manifest, base)
-                return writer
-
-            try:
-                chunker = self._chunker_for(emb)
-                for done, (raw_id, path, root) in enumerate(files, 1):
-                    self._ingest_one(
-                        raw_id, path, root, known, seen, failed_origins, reroot, pending, summary, chunker
-                    )
-                    if pending.chunks >= self.embed_group:
-                        self._flush(pending, get_writer(), summary, emb)
-                    if progress is not None:
-                        progress(raw_id, done, len(files))
-                if pending.items:
-                    self._flush(pending, get_writer(), summary, emb)
-                if reroot:
-                    get_writer().set_roots(reroot)
-                if prune_roots is not None:
-                    for doc_id, (_sha, origin, root) in known.items():
-                        if root in prune_roots and doc_id not in seen and origin not in failed_origins:
-                            get_writer().delete_document(doc_id)
-                            summary.deleted += 1
-                if writer is None and manifest is None:
-                    get_writer()  # a new collection is published even when nothing was ingested
-                if writer is None and manifest is not None and lexical_outdated(manifest):
-                    # Built before the current BM25 analysis (e.g. without stemming): a re-ingest,
-                    # even with nothing changed, republishes it with BM25 rebuilt the current way.
-                    log.info("collection %s: rebuilding BM25 with %s", name, lexical.DEFAULT.to_json())
-                    get_writer()
-                if writer is not None:
-                    writer.publish(self.hnsw_threshold)
-            except BaseException:
-                if writer is not None:
-                    writer.abort()
-                raise
+            for done, (raw_id, path, root) in enumerate(files, 1):
+                self._ingest_one(
+                    raw_id, path, root, known, seen, failed_origins, reroot, pending, summary, chunker
+                )
+                if pending.chunks >= self.embed_group:
+                    self._flush(pending, writer, summary, emb)
+                if progress is not None:
+                    progress(raw_id, done, len(files))
+            if pending.items:
+                self._flush(pending, writer, summary, emb)
+            if reroot:
+                writer.set_roots(reroot)
+            if prune_roots is not None:
+                for doc_id, (_sha, origin, root) in known.items():
+                    if root in prune_roots and doc_id not in seen and origin not in failed_origins:
+                        writer.delete_document(doc_id)
+                        summary.deleted += 1
+            writer.commit()
         summary.failed = len(summary.failures)
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -597,15 +460,16 @@ class KnowledgeBase:
             pending.items.append((doc, origin, chunks, old is not None, root))
             pending.chunks += len(chunks)
 
-    def _flush(self, pending: _Pending, writer: VersionWriter, summary: IngestSummary, emb: Embedder) -> None:
+    def _flush(
+        self, pending: _Pending, writer: CollectionWriter, summary: IngestSummary, emb: Embedder
+    ) -> None:
         """Embed all pending chunks in one call (length-sorted batches) and write them."""
         texts = [c.index_text for _d, _o, chunks, _u, _r in pending.items for c in chunks]
         vecs = emb.encode(texts)
         at = 0
         for doc, origin, chunks, updated, root in pending.items:
             n = len(chunks)
-            tokens = [lexical.tokenize(c.index_text) for c in chunks]
-            writer.put_document(doc, origin, chunks, vecs[at : at + n], tokens, root=root)
+            writer.put_document(doc, origin, chunks, vecs[at : at + n], root=root)
             at += n
             summary.chunks += n
             if updated:
@@ -614,21 +478,6 @@ class KnowledgeBase:
                 summary.added += 1
         pending.items.clear()
         pending.chunks = 0
-
-
-def lexical_outdated(manifest: dict[str, Any]) -> bool:
-    """Whether a published version's BM25 index was built with another analysis than today's."""
-    return int(manifest.get("chunks", 0)) > 0 and manifest.get("bm25_analyzer") != lexical.DEFAULT.to_json()
-
-
-def _carry(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Manifest fields every version of a collection keeps."""
-    return {k: manifest[k] for k in ("embedding_model", "dimension", "created_at") if k in manifest}
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _file_sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from ingest.embedding import Embedder
 from ingest.knowledge_base import KnowledgeBase
+from ingest.store.factory import backend_from_settings
 from service import __version__
 from service.api import collections, embeddings, generation, health, lora, models, moderations, retrieve
 from service.api import rca as rca_api
@@ -138,7 +139,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 settings.embedding.device,
                 settings.embedding.batch_size,
             )
-        kb = KnowledgeBase(settings.collections_dir, emb)
+        backend = await run_in_threadpool(backend_from_settings, settings)
+        kb = KnowledgeBase(settings.collections_dir, emb, backend=backend)
         engine = EngineClient(
             url, health=health, api_key=settings.engine.api_key, timeout_s=settings.engine.request_timeout_s
         )
@@ -199,6 +201,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             await state.rca.stop()
             await engine.aclose()
             await stop_engine()
+            kb.backend.close()
             await access.aclose()
             await metrics.engine_stats.aclose()
             if stop_tracing is not None:

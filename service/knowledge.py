@@ -124,8 +124,8 @@ class KnowledgeService:
         return hits
 
     async def refresh_index_metrics(self) -> None:
-        """Index size, version and age per collection (for /metrics; reads manifests only)."""
-        stats = await run_in_threadpool(read_index_stats, self.kb.root)
+        """Index size, version and age per collection (for /metrics; reads the store's records only)."""
+        stats = await run_in_threadpool(read_index_stats, self.kb)
         publish_index_stats(self.metrics, stats)
 
     async def exists(self, name: str) -> bool:

@@ -23,9 +23,17 @@ def sample_corpus_dir() -> Path:
 def seed_default_collection(settings: Settings, embedder: Any) -> None:
     """Ingest the sample corpus into the default collection when it is missing or empty."""
     from ingest.knowledge_base import KnowledgeBase
+    from ingest.store.factory import backend_from_settings
 
-    kb = KnowledgeBase(settings.collections_dir, embedder)
-    name = settings.default_collection
+    backend = backend_from_settings(settings)
+    kb = KnowledgeBase(settings.collections_dir, embedder, backend=backend)
+    try:
+        _seed(kb, settings.default_collection)
+    finally:
+        backend.close()
+
+
+def _seed(kb: Any, name: str) -> None:
     if kb.exists(name) and kb.chunk_count(name) > 0:
         return
     corpus = sample_corpus_dir()

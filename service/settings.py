@@ -120,6 +120,22 @@ class EmbeddingSettings(BaseModel):
     torch_threads: int | None = Field(default=None, ge=1)
 
 
+class MilvusSettings(BaseModel):
+    # A file path means Milvus Lite (embedded, one process per file; default <data_dir>/milvus.db),
+    # http(s)://host:19530 a Milvus server or cluster. docs/deploy.md: when to switch, how to size it.
+    uri: str = ""
+    token: str = ""  # "user:password" or an API key; Milvus Lite has no authentication
+    db_name: str = "default"
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class StoreSettings(BaseModel):
+    # faiss: versioned FAISS + SQLite + BM25 directories under <data_dir>/collections (the embedded
+    # default); milvus: Milvus collections (ingest/store/milvus_backend.py), no shared volume needed.
+    backend: Literal["faiss", "milvus"] = "faiss"
+    milvus: MilvusSettings = Field(default_factory=MilvusSettings)
+
+
 class RagSettings(BaseModel):
     default_top_k: int = 3
     default_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
@@ -307,6 +323,7 @@ class Settings(BaseSettings):
     default_collection: str = "default"
     engine: EngineSettings = Field(default_factory=EngineSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)  # RAGSERVE_STORE__BACKEND=faiss|milvus
     rag: RagSettings = Field(default_factory=RagSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
@@ -327,6 +344,11 @@ class Settings(BaseSettings):
     @property
     def collections_dir(self) -> Path:
         return self.data_dir / "collections"
+
+    @property
+    def milvus_uri(self) -> str:
+        """The Milvus URI to use: the configured one, or Milvus Lite's file under data_dir."""
+        return self.store.milvus.uri or str(self.data_dir / "milvus.db")
 
     @property
     def models_dir(self) -> Path:

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 """
 
-_COLUMNS = {"document_id": "document_id", "source": "source", "page": "page", "chunk_id": "chunk_id"}
+COLUMNS = {"document_id": "document_id", "source": "source", "page": "page", "chunk_id": "chunk_id"}
 # Filter keys: plain names only (docs/security.md). The key reaches SQL as a bound JSON path, never as text.
 FILTER_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}", re.ASCII)
 MAX_FILTER_KEYS = 32
@@ -84,18 +84,18 @@ def copy_docstore(src: Path, dst: Path) -> sqlite3.Connection:
     return conn
 
 
-def filter_clause(filters: dict[str, Any]) -> tuple[str, list[Any]]:
-    """SQL WHERE clause for equality filters on columns or metadata keys; a list value means any-of.
+def parse_filters(filters: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """Validated (key, values) pairs of a search filter; a list value means any-of.
 
-    Keys must match FILTER_KEY_RE and every value is a bound parameter, the JSON path included,
-    so no part of a request ever becomes SQL text. Anything else is InvalidFilter.
+    Keys must match FILTER_KEY_RE and values be strings, numbers, booleans or null; anything else
+    (and too many keys or values) is InvalidFilter. Every backend turns these into its own query
+    with the values bound or quoted, never as text taken from the request.
     """
     if not isinstance(filters, dict):
         raise InvalidFilter("filters must be an object of metadata key -> value or list of values")
     if len(filters) > MAX_FILTER_KEYS:
         raise InvalidFilter(f"filters: at most {MAX_FILTER_KEYS} keys, got {len(filters)}")
-    parts: list[str] = []
-    params: list[Any] = []
+    out: list[tuple[str, list[Any]]] = []
     count = 0
     for key, value in filters.items():
         if not isinstance(key, str) or not FILTER_KEY_RE.fullmatch(key):
@@ -104,20 +104,33 @@ def filter_clause(filters: dict[str, Any]) -> tuple[str, list[Any]]:
                 "starting with a letter or '_'"
             )
         values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        if not values:
-            parts.append("0")
-            continue
         for v in values:
             if not isinstance(v, (str, int, float, bool)) and v is not None:
                 raise InvalidFilter(f"filter {key!r}: values must be strings, numbers or booleans")
-        if key in _COLUMNS:
-            expr = _COLUMNS[key]
-        else:
-            expr = "json_extract(metadata, ?)"
-            params.append(f'$."{key}"')
         count += len(values)
         if count > MAX_FILTER_VALUES:
             raise InvalidFilter(f"filters: at most {MAX_FILTER_VALUES} values in all")
+        out.append((key, values))
+    return out
+
+
+def filter_clause(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """SQL WHERE clause for equality filters on columns or metadata keys (`parse_filters`).
+
+    Every value is a bound parameter, the JSON path included, so no part of a request ever
+    becomes SQL text.
+    """
+    parts: list[str] = []
+    params: list[Any] = []
+    for key, values in parse_filters(filters):
+        if not values:
+            parts.append("0")
+            continue
+        if key in COLUMNS:
+            expr = COLUMNS[key]
+        else:
+            expr = "json_extract(metadata, ?)"
+            params.append(f'$."{key}"')
         parts.append(f"{expr} IN ({', '.join('?' * len(values))})")
         params.extend(values)
     return " AND ".join(parts) or "1", params
@@ -214,6 +227,46 @@ class DocstoreReader:
         where, params = filter_clause(filters)
         rows = self._query(f"SELECT id FROM chunks WHERE {where} ORDER BY id", params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def document_rows(self) -> list[dict[str, Any]]:
+        """Every document's full row (what a copy to another store needs), by id."""
+        has_root = "root" in {r[1] for r in self._query("PRAGMA table_info(documents)")}
+        root = "root" if has_root else "NULL"
+        rows = self._query(
+            "SELECT document_id, source, origin, sha256, chunks, ingested_at, metadata, "
+            f"{root} FROM documents ORDER BY document_id"
+        )
+        keys = ("document_id", "source", "origin", "sha256", "chunks", "ingested_at", "metadata", "root")
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        for d in out:
+            d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
+        return out
+
+    def chunk_export(self, document_id: str) -> list[dict[str, Any]]:
+        """A document's chunks in order, with their stored embedding (float32) and BM25 surface tokens."""
+        rows = self._query(
+            'SELECT chunk_id, document_id, source, page, start, "end", text, tokens, metadata, embedding '
+            "FROM chunks WHERE document_id = ? ORDER BY id",
+            (document_id,),
+        )
+        keys = (
+            "chunk_id",
+            "document_id",
+            "source",
+            "page",
+            "start",
+            "end",
+            "text",
+            "tokens",
+            "metadata",
+            "embedding",
+        )
+        out = [dict(zip(keys, r, strict=True)) for r in rows]
+        for c in out:
+            c["metadata"] = json.loads(c["metadata"]) if c["metadata"] else {}
+            c["tokens"] = c["tokens"].split(" ") if c["tokens"] else []
+            c["embedding"] = np.frombuffer(c["embedding"], dtype=np.float32)
+        return out
 
     def token_lists(self) -> list[list[str]]:
         """Every chunk's stored BM25 surface tokens, in row-id (index position) order."""

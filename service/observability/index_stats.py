@@ -1,4 +1,4 @@
-"""Per-collection index size, version and age, read from the manifests when /metrics is scraped."""
+"""Per-collection index size, version and age, read from the store's records when /metrics is scraped."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest.knowledge_base import NAME_RE
-from ingest.store.versions import read_manifest
 from service.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from ingest.knowledge_base import KnowledgeBase
 
 
 @dataclass(frozen=True)
@@ -22,26 +23,16 @@ class IndexStat:
     updated_at: float | None  # unix seconds
 
 
-def read_index_stats(root: Path) -> list[IndexStat]:
-    """One row per collection under `root` (manifest reads only: cheap enough for every scrape)."""
+def read_index_stats(kb: KnowledgeBase) -> list[IndexStat]:
+    """One row per collection, from the store's records (cheap enough for every scrape)."""
     out: list[IndexStat] = []
-    if not root.is_dir():
-        return out
-    for p in sorted(root.iterdir()):
-        if not NAME_RE.match(p.name):
-            continue
-        try:
-            m = read_manifest(p)
-        except (OSError, ValueError):
-            continue
-        if m is None:
-            continue
+    for name, m in sorted(kb.records().items()):
         updated: float | None = None
         with contextlib.suppress(TypeError, ValueError):
             updated = datetime.fromisoformat(str(m.get("updated_at")).replace("Z", "+00:00")).timestamp()
         out.append(
             IndexStat(
-                collection=p.name,
+                collection=name,
                 documents=int(m.get("documents", 0)),
                 chunks=int(m.get("chunks", 0)),
                 version=int(m.get("version", 0)),

@@ -20,12 +20,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
-OVERLAYS = ("cpu-embedded", "gpu")
+OVERLAYS = ("cpu-embedded", "gpu", "milvus")
 # Kustomizations that render on their own (the base is only used through overlays, but must render too).
 KUSTOMIZATIONS = {
     "base": K8S / "base",
     "cpu-embedded": K8S / "overlays" / "cpu-embedded",
     "gpu": K8S / "overlays" / "gpu",
+    "milvus": K8S / "overlays" / "milvus",
     "multinode-ray": K8S / "examples" / "multinode-ray",
 }
 BIN = Path(os.environ.get("VIRTUAL_ENV") or REPO / ".venv") / "bin"

@@ -399,6 +399,11 @@ def test_references_resolve(rendered: dict[str, Rendered]) -> None:
 def test_selectors_match_pods(overlays: list[Rendered]) -> None:
     for r in overlays:
         labels = [t["metadata"]["labels"] for _, t in all_pod_templates(r.objects)]
+        # Pods the Milvus Operator makes for a Milvus carry its instance and name labels.
+        labels += [
+            {"app.kubernetes.io/instance": m["metadata"]["name"], "app.kubernetes.io/name": "milvus"}
+            for m in r.of_kind("Milvus")
+        ]
         for kind in ("PodDisruptionBudget", "NetworkPolicy"):
             for o in r.of_kind(kind):
                 sel = (o["spec"].get("selector") or o["spec"]["podSelector"])["matchLabels"].items()
@@ -477,6 +482,8 @@ def test_image_tags_match_dockerfile_targets(overlays: list[Rendered]) -> None:
 
 def test_ingestion_writes_the_index_gateways_read(overlays: list[Rendered]) -> None:
     for r in overlays:
+        if r.name == "milvus":
+            continue  # no index volume there: test_milvus_overlay_uses_milvus_not_a_volume
         claim = {
             m["mountPath"]: v["persistentVolumeClaim"]["claimName"]
             for label, t in all_pod_templates(r.objects)
@@ -495,8 +502,27 @@ def test_ingestion_writes_the_index_gateways_read(overlays: list[Rendered]) -> N
             assert job["spec"].get("ttlSecondsAfterFinished")
 
 
+def test_milvus_overlay_uses_milvus_not_a_volume(rendered: dict[str, Rendered]) -> None:
+    r = rendered["milvus"]
+    config = r.get("ConfigMap", "ragserve-config")["data"]
+    assert config["RAGSERVE_STORE__BACKEND"] == "milvus"
+    (milvus,) = r.of_kind("Milvus")
+    # The gateway's URI names the operator's Service for this Milvus (<name>-milvus, port 19530).
+    assert config["RAGSERVE_STORE__MILVUS__URI"] == f"http://{milvus['metadata']['name']}-milvus:19530"
+    assert "ragserve-index" not in r.names("PersistentVolumeClaim")
+    for label, t in all_pod_templates(r.objects):
+        volumes = t["spec"].get("volumes", [])
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
+        assert "ragserve-index" not in claims, label
+        if label.endswith(("ragserve-gateway", "ragserve-ingest", "ragserve-ingest-nightly")):
+            (c,) = [c for c in containers(t) if c["name"] in ("gateway", "ingest")]
+            assert {e["name"] for e in c.get("env", [])} >= {"RAGSERVE_STORE__MILVUS__TOKEN"}, label
+    policy = r.get("NetworkPolicy", "ragserve-to-milvus")
+    assert policy["spec"]["egress"][0]["ports"][0]["port"] == 19530
+
+
 def test_overlays_document_their_requirements() -> None:
-    for overlay in ("cpu-embedded", "gpu"):
+    for overlay in ("cpu-embedded", "gpu", "milvus"):
         text = (REPO / "k8s" / "overlays" / overlay / "kustomization.yaml").read_text(encoding="utf-8")
         assert "kubectl apply -k k8s/overlays/" + overlay in text
     yaml.safe_load((REPO / "k8s" / "overlays" / "gpu" / "kustomization.yaml").read_text())

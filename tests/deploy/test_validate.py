@@ -31,6 +31,7 @@ CRD_KINDS = {
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("keda.sh/v1alpha1", "ScaledObject"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
+    ("milvus.io/v1beta1", "Milvus"),
 }
 
 

@@ -90,7 +90,7 @@ def test_old_index_without_analyzer_record_loads_and_is_rebuilt_on_reingest(
     kb.ingest_paths("c", [docs])
     _make_legacy(kb, "c")
     fresh = KnowledgeBase(kb.root, kb.embedder)  # a new reader, as a restarted gateway would be
-    snap = fresh._snapshot("c")
+    snap = fresh.backend.snapshot("c")
     assert snap.bm25 is not None and snap.bm25.analyzer == lexical.LEGACY
     # Queries are analyzed the way the index was built: unstemmed words still match, stemmed do not.
     assert fresh.search("c", "forwarder drops", mode="bm25")[0].document_id == "forwarder.md"
@@ -99,11 +99,11 @@ def test_old_index_without_analyzer_record_loads_and_is_rebuilt_on_reingest(
     version = snap.version
     summary = fresh.ingest_paths("c", [docs])  # nothing changed, but the BM25 analysis is outdated
     assert (summary.added, summary.updated, summary.unchanged) == (0, 0, 3)
-    snap = fresh._snapshot("c")
+    snap = fresh.backend.snapshot("c")
     assert snap.version == version + 1 and snap.bm25 is not None and snap.bm25.analyzer == lexical.DEFAULT
     assert fresh.search("c", "forwarding", mode="bm25")[0].document_id == "forwarder.md"
     assert fresh.ingest_paths("c", [docs]).unchanged == 3
-    assert fresh._snapshot("c").version == version + 1  # up to date: a no-op stays a no-op
+    assert fresh.backend.snapshot("c").version == version + 1  # up to date: a no-op stays a no-op
 
 
 def test_unknown_analyzer_record_is_rebuilt_in_memory(
@@ -243,7 +243,7 @@ def test_question_words_do_not_pick_the_guide_with_example_questions(
     for mode in ("bm25", "hybrid"):
         hits = kb.search("q", "How do I confirm that a container was OOMKilled?", mode=mode, top_k=2)
         assert hits[0].document_id == "oom.md", mode
-    snap_tokens = kb._snapshot("q").bm25.query_tokens("How do I find what uses disk in us-east-1?")  # type: ignore[union-attr]
+    snap_tokens = kb.backend.snapshot("q").bm25.query_tokens("How do I find what uses disk in us-east-1?")  # type: ignore[union-attr]
     assert "how" not in snap_tokens and "i" not in snap_tokens
     # a question made of question words only finds nothing lexically (dense still answers)
     assert kb.search("q", "how do I?", mode="bm25") == []

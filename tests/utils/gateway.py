@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.knowledge_base import KnowledgeBase
+from ingest.store.factory import backend_from_settings
 from service.app import create_app
 from service.settings import EngineSettings, Settings
 from tests.utils.fake_vllm import MODEL, FakeVLLM
@@ -83,8 +84,13 @@ def remote_settings(
 
 
 def ingest(settings: Settings, embedder: object, corpus: Path, collection: str = "default") -> None:
-    """Ingest `corpus` straight through KnowledgeBase, not through a gateway (nor its ingestion hook)."""
-    KnowledgeBase(settings.collections_dir, embedder).ingest_paths(collection, [corpus])  # type: ignore[arg-type]
+    """Ingest `corpus` straight through KnowledgeBase, not through a gateway (nor its ingestion hook),
+    into the store the settings name (`store.backend`)."""
+    backend = backend_from_settings(settings)
+    try:
+        KnowledgeBase(settings.collections_dir, embedder, backend=backend).ingest_paths(collection, [corpus])  # type: ignore[arg-type]
+    finally:
+        backend.close()
 
 
 @contextmanager
