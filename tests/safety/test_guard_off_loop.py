@@ -52,7 +52,7 @@ def test_a_large_message_does_not_stall_other_requests(safety_gateway: Gateway) 
     print(f"request {took:.2f} s, slowest /healthz {slowest:.3f} s")
     assert took > 1.0
     # On the event loop, /healthz waited for the whole scan (~ the request's time).
-    assert slowest < max(0.5, took / 4), (slowest, took)
+    assert slowest < max(0.5, took / 2), (slowest, took)  # on the loop: ~all of it; off: a slice
 
 
 def test_a_large_completion_prompt_does_not_stall_other_requests(safety_gateway: Gateway) -> None:
@@ -64,4 +64,4 @@ def test_a_large_completion_prompt_does_not_stall_other_requests(safety_gateway:
     assert r.status_code == 200, r.text[:300]
     print(f"request {took:.2f} s, slowest /healthz {slowest:.3f} s")
     assert took > 1.0
-    assert slowest < max(0.5, took / 4), (slowest, took)
+    assert slowest < max(0.5, took / 2), (slowest, took)  # on the loop: ~all of it; off: a slice
