@@ -170,11 +170,18 @@ class Gateway:
 
     def upload(self, name: str, corpus: Path, timeout_s: float = 3600.0) -> dict[str, Any]:
         """Create the collection and upload the corpus (a JSONL file, or a directory's files)."""
-        self._ok(self.http.post("/v1/collections", json={"name": name}))
         if corpus.is_dir():
             files = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith("."))
+            nested = [p.relative_to(corpus).as_posix() for p in files if p.parent != corpus]
+            if nested:  # uploads take plain file names (issue 19): the document ids would change
+                raise ValueError(
+                    f"{corpus} has files in subfolders (e.g. {nested[0]}), which an upload cannot name; "
+                    f"ingest it on the server (`ragserve ingest {corpus} --collection NAME`) and pass "
+                    "--collection NAME, or give a JSONL corpus"
+                )
         else:
             files = [corpus]
+        self._ok(self.http.post("/v1/collections", json={"name": name}))
         summary: dict[str, Any] = {}
         for start in range(0, len(files), 50):
             batch = files[start : start + 50]

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from eval.data import Query
@@ -132,3 +133,20 @@ def test_qa_with_a_chosen_model_grounds_through_the_rag_field(
     assert doc["model"] == "ops-format"
     chats = [r for r in fake.requests if "messages" in r]
     assert chats and all(r["model"] == "ops-format" for r in chats)
+
+
+def test_a_corpus_with_subfolders_is_refused_before_anything_is_created(
+    tmp_path: Path, engine: tuple[str, FakeVLLM], shared_embedder: object
+) -> None:
+    from service.app import create_app
+
+    nested = tmp_path / "corpus" / "runbooks"
+    nested.mkdir(parents=True)
+    (nested / "oom.md").write_text("# OOMKilled\n\nExit code 137 means the memory limit was hit.\n")
+    url, _fake = engine
+    app = create_app(_settings(url, tmp_path / "data"), embedder=shared_embedder)  # type: ignore[arg-type]
+    with serve_in_thread(app) as root:
+        with pytest.raises(ValueError, match="ragserve ingest"):
+            evaluate(queries=QUERIES, out_dir=tmp_path / "out", corpus=tmp_path / "corpus", url=root)
+        names = [c["name"] for c in httpx.get(root + "/v1/collections", timeout=10).json()["data"]]
+        assert not [n for n in names if n.startswith("eval-")]
