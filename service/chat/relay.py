@@ -204,7 +204,7 @@ class Relay:
 
     def _guard_output(self, choice: dict[str, Any], prepared: PreparedRequest) -> None:
         """Output guard on a whole answer: redact in place, or empty it with finish_reason content_filter."""
-        holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+        holder, key = _text_slot(choice)
         content = holder.get(key)
         if not isinstance(content, str) or not content:
             return
@@ -223,19 +223,24 @@ class Relay:
         self.metrics.observe_rag_answer(prepared.collection, answer, cited=n)
 
 
+def _text_slot(choice: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Where a whole choice keeps its text: `text` (completions) or `message.content` (chat)."""
+    return (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+
+
 def _abstain(data: dict[str, Any], prepared: PreparedRequest) -> str:
     """Replace every choice's text with the abstention sentence of the answer's language."""
     assert prepared.grounded is not None
     sentence = ABSTENTIONS[1] + "。" if prepared.grounded.language == "zh" else ABSTENTIONS[0] + "."
     for choice in data.get("choices", []):
-        holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+        holder, key = _text_slot(choice)
         if isinstance(holder.get(key), str):
             holder[key] = sentence
     return sentence
 
 
 def _attribute_whole(choice: dict[str, Any], attributor: Attributor) -> None:
-    holder, key = (choice, "text") if "text" in choice else (choice.get("message") or {}, "content")
+    holder, key = _text_slot(choice)
     content = holder.get(key)
     if isinstance(content, str) and content:
         holder[key] = attributor.attribute(content)

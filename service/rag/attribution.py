@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_CITE = re.compile(r"\[\d{1,3}\]")
+from service.rag.prompt import CITE
+
 _CODE = re.compile(r"`([^`]+)`")
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*%?")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*")
@@ -60,7 +61,7 @@ class Attributor:
 
     def source(self, sentence: str) -> int | None:
         """1-based number of the passage supporting `sentence`, or None."""
-        if _CITE.search(sentence) or not self.passage_terms:
+        if CITE.search(sentence) or not self.passage_terms:
             return None
         low = sentence.lower()
         if any(a in low for a in self.abstentions):

@@ -15,7 +15,7 @@ Language = Literal["en", "zh"]
 TokenCounter = Callable[[str], Awaitable[int]]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CITE = re.compile(r"\[(\d{1,3})\]")
+CITE = re.compile(r"\[(\d{1,3})\]")  # a citation marker [n]; also service/rag/attribution.py, support.py
 # What the system templates tell the model to say when the passages lack the answer.
 ABSTENTIONS = ("I don't know based on the provided documents", "根据提供的文档，我不知道")
 
@@ -167,7 +167,7 @@ def _flatten(messages: list[dict[str, Any]]) -> str:
 def cited_indices(answer: str, n_citations: int) -> list[int]:
     """Passage numbers the answer refers to as [n], in order of first mention."""
     seen: list[int] = []
-    for m in _CITE.finditer(answer):
+    for m in CITE.finditer(answer):
         i = int(m.group(1))
         if 1 <= i <= n_citations and i not in seen:
             seen.append(i)

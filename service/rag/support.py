@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from service.rag.prompt import CITE
+
 _CODE = re.compile(r"`([^`\n]{2,})`")
-_CITE = re.compile(r"\[\d{1,3}\]")
 # A run of characters holding at least one digit: 137, 09:52, 5xx, 2.5s, 123-456-7890, v1.2.
 _DIGITS = re.compile(r"[\w.:/%+-]*\d[\w.:/%+-]*")
 
@@ -27,7 +28,7 @@ def _norm(text: str) -> str:
 
 def specifics(answer: str) -> list[str]:
     """The numbers and code spans of `answer`, in order, without citation markers."""
-    text = _CITE.sub(" ", answer)
+    text = CITE.sub(" ", answer)
     found: list[str] = []
     for m in _CODE.finditer(text):
         found.append(m.group(1).strip())
@@ -63,4 +64,4 @@ def unsupported(answer: str, passages: Sequence[str], question: str = "") -> lis
 
 def only_citations(answer: str) -> bool:
     """An answer of citation markers and punctuation only ("[1] [2] [3]")."""
-    return not any(ch.isalnum() for ch in _CITE.sub(" ", answer))
+    return not any(ch.isalnum() for ch in CITE.sub(" ", answer))
