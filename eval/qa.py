@@ -14,7 +14,9 @@ adapter), non-streaming, temperature 0, and scored:
 - negative rejection: for a sample of queries the relevant documents are withheld (the request's
   `rag.filters` admit every other document of the collection) and `abstention_rate` is the share of
   those answers that say they do not know, in the wording the prompt templates ask for;
-  `false_abstention_rate` is the same test on the normal answers.
+  `false_abstention_rate` is the same test on the normal answers. `abstention_rate_answer_absent`
+  counts only the withheld queries whose passages hold no gold answer (another document may state
+  it too: then answering is right), and `withheld_answer_present` says how many were left out.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import re
 import socket
 import sys
 import tempfile
@@ -32,7 +33,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ QA_KEYS = (
     "citation_precision",
     "cited_rate",
     "abstention_rate",
+    "abstention_rate_answer_absent",
     "false_abstention_rate",
 )
 # Said by models that abstain without the template's exact wording; matched after normalization.
@@ -72,15 +73,13 @@ _EXTRA_ABSTAIN = (
 
 
 def abstention_phrases() -> list[str]:
-    """Normalized phrases meaning "I don't know": the quoted ones in the system templates, and kin."""
-    found: list[str] = []
+    """Normalized phrases meaning "I don't know": the gateway's abstention sentences, and kin."""
     try:
-        folder = resources.files("service.rag").joinpath("templates")
-        texts = [f.read_text(encoding="utf-8") for f in folder.iterdir() if f.name.startswith("system_")]
-    except (ModuleNotFoundError, FileNotFoundError):
-        texts = []
-    for text in texts:
-        found += re.findall(r'"([^"]{4,})"', text) + re.findall(r"“([^”]{2,})”", text)
+        from service.rag.prompt import ABSTENTIONS
+
+        found = list(ABSTENTIONS)
+    except ModuleNotFoundError:
+        found = []
     phrases = [m.normalize_answer(p) for p in [*found, *_EXTRA_ABSTAIN]]
     return list(dict.fromkeys(p for p in phrases if p))
 
@@ -102,6 +101,9 @@ class Answer:
     citations: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: float = 0.0
     error: str | None = None
+    # The gateway's `grounding` report, when it changed or flagged the answer (relevance gate, support
+    # check): which of the abstentions were the gateway's and which the model's own.
+    grounding: dict[str, Any] | None = None
 
     @property
     def cited(self) -> list[dict[str, Any]]:
@@ -111,6 +113,12 @@ class Answer:
         q = self.query
         out: dict[str, Any] = {"abstained": abstains(self.text, phrases)}
         if self.withheld:
+            # Another document may hold the answer too: then abstaining is not the right answer, and
+            # `abstention_rate_answer_absent` leaves the query out.
+            if q.answers:
+                out["answer_in_passages"] = float(
+                    any(m.contains_answer(c.get("text", ""), q.answers) for c in self.citations)
+                )
             return out
         if q.answers:
             out["exact_match"] = m.exact_match(self.text, q.answers)
@@ -243,6 +251,7 @@ class Gateway:
                 str((c.get("message") or {}).get("content") or "") for c in data.get("choices", [])
             )
             ans.citations = list(data.get("citations") or [])
+            ans.grounding = data.get("grounding")
         except (httpx.HTTPError, RuntimeError, ValueError) as exc:
             ans.latency_ms = (time.perf_counter() - t0) * 1000
             ans.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -339,6 +348,7 @@ def summarize(
                 "latency_ms": round(a.latency_ms, 1),
                 "citations": [c.get("document_id") for c in a.citations],
                 "cited": [c.get("index") for c in a.cited],
+                "grounding": (a.grounding or {}).get("reason"),
                 **s,
             }
         )
@@ -361,6 +371,10 @@ def summarize(
         "citation_precision": mean(normal, "citation_precision"),
         "cited_rate": mean(normal, "cited_any"),
         "abstention_rate": mean(held, "abstained"),
+        "abstention_rate_answer_absent": mean(
+            [r for r in held if not r.get("answer_in_passages")], "abstained"
+        ),
+        "withheld_answer_present": sum(1 for r in held if r.get("answer_in_passages")),
         "false_abstention_rate": mean(normal, "abstained"),
         "latency_ms_p50": round(m.percentile(lat, 50), 1),
         "latency_ms_p99": round(m.percentile(lat, 99), 1),

@@ -123,6 +123,22 @@ class KnowledgeService:
                 self.metrics.retrieval_dense_weight.labels(collection).observe(weight)
         return hits
 
+    async def sentence_similarity(
+        self, collection: str, question: str, passages: list[str]
+    ) -> tuple[str, float | None]:
+        """The collection's embedder, and the question's similarity to the closest passage sentence.
+
+        Embedding work (~2-3 ms a sentence with the default embedder): in the thread pool.
+        """
+        from service.rag.relevance import best_sentence_similarity
+
+        def measure() -> tuple[str, float | None]:
+            emb = self.kb.embedder_for(collection, self.kb.backend.record(collection))
+            return emb.model_id, best_sentence_similarity(emb, question, passages)
+
+        result: tuple[str, float | None] = await self._call(measure)
+        return result
+
     async def refresh_index_metrics(self) -> None:
         """Index size, version and age per collection (for /metrics; reads the store's records only)."""
         stats = await run_in_threadpool(read_index_stats, self.kb)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import anyio
 
+from service.chat import abstain
 from service.chat.route import PreparedRequest
 from service.llm import ChatModel, ChatStream
 from service.observability.metrics import Metrics
@@ -51,6 +52,10 @@ class Relay:
     async def answer(
         self, prepared: PreparedRequest, *, stream: bool, kind: Kind = "chat"
     ) -> dict[str, Any] | AsyncIterator[bytes]:
+        if kind == "chat" and prepared.grounded is not None and prepared.grounded.irrelevant is not None:
+            # The relevance gate: no passage can answer; the model is not asked (service/chat/abstain.py).
+            self.metrics.finish_reasons.labels(prepared.public_model, "stop").inc()
+            return abstain.stream(prepared) if stream else abstain.whole(prepared)
         if stream:
             upstream = await self.model.stream(prepared.body, path=PATHS[kind], label=prepared.public_model)
             return self._relay_stream(upstream, prepared, kind=kind)

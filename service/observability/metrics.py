@@ -12,7 +12,6 @@ docs/observability.md for the reasoning and why prometheus-client's multiprocess
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 from prometheus_client import (
     CollectorRegistry,
@@ -192,6 +191,27 @@ class Metrics:
             ["collection", "action"],
             registry=r,
         )
+        self.rag_condense_duration = Histogram(
+            "ragserve_rag_condense_seconds",
+            "Time the chat model took to rewrite a follow-up question for retrieval (rag.condense: model)",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+            registry=r,
+        )
+        self.rag_irrelevant_questions = Counter(
+            "ragserve_rag_irrelevant_questions_total",
+            "Grounded questions answered with the abstention sentence because no passage sentence was "
+            "similar enough to the question (rag.relevance_gate)",
+            ["collection"],
+            registry=r,
+        )
+        self.rag_sentence_similarity = Histogram(
+            "ragserve_rag_sentence_similarity",
+            "Similarity of a grounded question to the closest sentence of its passages (the relevance "
+            "gate's input; calibrate rag.min_sentence_similarity with it)",
+            ["collection"],
+            buckets=(0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9),
+            registry=r,
+        )
         self.rag_uncited_answers = Counter(
             "ragserve_rag_uncited_answers_total", "Grounded answers that cite no passage", ["collection"],
             registry=r,
@@ -345,13 +365,10 @@ _QUOTED = re.compile(r"[\"“]([^\"”]+)[\"”]")
 
 
 def _template_phrases() -> tuple[str, ...]:
-    """The refusal sentences the grounding prompts ask for (en and zh), normalized."""
-    phrases: list[str] = []
-    templates = resources.files("service").joinpath("rag", "templates")
-    for name in ("system_en.txt", "system_zh.txt"):
-        text = templates.joinpath(name).read_text(encoding="utf-8")
-        phrases.extend(_normalize(m) for m in _QUOTED.findall(text))
-    return tuple(p for p in phrases if p)
+    """The abstention sentences the gateway answers with (en and zh), normalized."""
+    from service.rag.prompt import ABSTENTIONS
+
+    return tuple(p for p in (_normalize(a) for a in ABSTENTIONS) if p)
 
 
 def _normalize(text: str) -> str:

@@ -96,6 +96,12 @@ class GroundedPrompt:
     language: Language
     dropped_for_budget: int
     question: str = ""
+    # Set when the relevance gate decided no passage can answer the question: the `grounding` report
+    # of the answer, which is then the abstention sentence (the model is not asked).
+    irrelevant: dict[str, Any] | None = None
+    # What retrieval searched with: the question, or for a follow-up the conversation
+    # (service/rag/condense.py); reported in the response's `rag` field.
+    search_query: str = ""
 
 
 async def assemble(

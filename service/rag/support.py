@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from service.rag.prompt import CITE
 
 _CODE = re.compile(r"`([^`\n]{2,})`")
-# A run of characters holding at least one digit: 137, 09:52, 5xx, 2.5s, 123-456-7890, v1.2.
-_DIGITS = re.compile(r"[\w.:/%+-]*\d[\w.:/%+-]*")
+# A run of characters holding at least one digit: 137, 09:52, 5xx, 2.5s, 123-456-7890, v1.2. ASCII
+# letters only: in Chinese the words around a number are not spaced off ("于1961年10月15日" holds
+# the numbers 1961, 10 and 15), and a Unicode \w would make the whole clause one "number".
+_DIGITS = re.compile(r"[A-Za-z0-9_.:/%+-]*[0-9][A-Za-z0-9_.:/%+-]*")
 
 
 def _norm(text: str) -> str:

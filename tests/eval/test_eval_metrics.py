@@ -57,7 +57,7 @@ def test_answer_metrics_chinese_characters() -> None:
     assert m.contains_answer("生命数耗完即算为踢爆。", ["踢爆"])
 
 
-def test_abstention_phrases_come_from_the_templates() -> None:
+def test_abstention_phrases_are_the_gateway_sentences_and_kin() -> None:
     phrases = abstention_phrases()
     assert any("don t know based on" in p for p in phrases), phrases
     assert any("我不知道" in p for p in phrases), phrases

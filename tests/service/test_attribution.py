@@ -111,6 +111,8 @@ def test_attribution_can_be_turned_off(gateway: Gateway) -> None:
         ("超过百分之五时应先检查最近一次发布。", []),  # no digits, no code
         ("Exit code 137 happened at 09:52.", ["09:52"]),
         ("The DBA's extension is 37.", ["37"]),  # a part of 137 is not 137
+        ("服务返回5xx错误的比例超过百分之五时回滚。", []),  # unspaced Chinese: the number alone is checked
+        ("服务在2019年回滚了137次。", ["2019"]),
     ],
 )
 def test_numbers_and_code_must_come_from_the_passages(answer: str, missing: list[str]) -> None:

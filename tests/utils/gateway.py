@@ -74,11 +74,16 @@ def remote_settings(
 
     `engine`: more EngineSettings fields (e.g. `lora`); `overrides`: other Settings fields.
     """
+    # The relevance gate (service/rag/relevance.py) answers questions unlike every passage without
+    # asking the model; these gateways exist to test what happens around scripted model answers, so
+    # it is off unless a test turns it on (tests/service/test_relevance_gate.py does).
+    rag = {"relevance_gate": "off", **dict(overrides.pop("rag", None) or {})}
     return Settings(
         data_dir=data_dir,
         engine=EngineSettings(
             mode="remote", url=engine_url, served_model_name=MODEL, model=MODEL, **(engine or {})
         ),
+        rag=rag,
         **overrides,
     )
 
