@@ -118,6 +118,14 @@ def _decoded_payloads(text: str) -> Iterable[str]:
             yield decoded
 
 
+def decoded_runs(norm: str, original: str) -> str:
+    """`norm` (normalised `original`) with its base64 runs replaced by what they decode to."""
+    decoded = [normalize(d) for d in _decoded_payloads(original)]
+    if not decoded:
+        return norm
+    return (_B64.sub(" ", norm) + " " + " ".join(decoded)).strip()
+
+
 def injection_rules(text: str) -> list[Finding]:
     """Rule findings for instruction override, persona/DAN, prompt extraction, encoded payloads."""
     norm = normalize(text)
