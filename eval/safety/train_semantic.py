@@ -132,7 +132,7 @@ class EmbeddingCache:
                 print(f"  embedded {i + len(chunk)}/{len(todo)}", flush=True)
         if todo:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(self.path, **self.vectors)
+            np.savez(self.path, **self.vectors)  # type: ignore[arg-type]
         return np.stack([self.vectors[self.key(t)] for t in texts]) if texts else np.zeros((0, 512))
 
 
@@ -152,7 +152,7 @@ def text_windows(text: str, label: int) -> list[str]:
 
 
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[np.ndarray, float]:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     clf = LogisticRegression(C=c, max_iter=5000, random_state=0)
     clf.fit(x, y, sample_weight=w)
