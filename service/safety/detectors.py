@@ -118,15 +118,48 @@ def _decoded_payloads(text: str) -> Iterable[str]:
             yield decoded
 
 
+def decoded_runs(norm: str, original: str) -> str:
+    """`norm` (normalised `original`) with its base64 runs replaced by what they decode to."""
+    decoded = [normalize(d) for d in _decoded_payloads(original)]
+    if not decoded:
+        return norm
+    return (_B64.sub(" ", norm) + " " + " ".join(decoded)).strip()
+
+
+# A trigger phrase inside quotation marks is usually *mentioned* ("what is an 'ignore all previous
+# instructions' attack?", a runbook quoting one), not used: such a rule hit alone scores QUOTED_SCORE
+# (below the flag thresholds), and the semantic stage, which reads the whole sentence, decides.
+QUOTED_SCORE = 0.6
+_QUOTED = re.compile(
+    r"\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”|„[^“”\n]{1,300}[“”]|«[^»\n]{1,300}»|‘[^’\n]{1,300}’|"
+    r"「[^」\n]{1,300}」|『[^』\n]{1,300}』|(?<![^\W\d_])'[^'\n]{1,300}'(?![^\W\d_])"
+)
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _QUOTED.finditer(text)]
+
+
+def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(s <= span[0] and span[1] <= e for s, e in spans)
+
+
 def injection_rules(text: str) -> list[Finding]:
     """Rule findings for instruction override, persona/DAN, prompt extraction, encoded payloads."""
     norm = normalize(text)
     norm_ws = re.sub(r"\s+", " ", norm)
     # "i g n o r e": letters spaced out to dodge word rules
     norm_ws = re.sub(r"(?<!\w)((?:\w ){3,}\w)(?!\w)", lambda m: m.group(1).replace(" ", ""), norm_ws)
+    quotes = _quoted_spans(norm_ws)
     out: list[Finding] = []
+    quoted: list[Finding] = []
     for category, rule, score, pattern in _INJECTION_RULES:
-        if pattern.search(norm_ws) or (rule == "fake_system_en" and pattern.search(norm)):
+        matches = [m.span() for m in pattern.finditer(norm_ws)]
+        if rule == "fake_system_en" and not matches and pattern.search(norm):
+            out.append(Finding("injection", category, score, rule=rule))
+        elif matches and all(_inside(m, quotes) for m in matches):
+            quoted.append(Finding("injection", category, min(score, QUOTED_SCORE), rule=rule + "_quoted"))
+        elif matches:
             out.append(Finding("injection", category, score, rule=rule))
     for decoded in _decoded_payloads(text):
         inner = injection_rules(decoded) if len(decoded) < 4000 else []
@@ -144,7 +177,7 @@ def injection_rules(text: str) -> list[Finding]:
         visible = re.sub(r"\s+", " ", ZERO_WIDTH.sub("", text).lower())
         if not any(p.search(visible) for _c, _r, _s, p in _INJECTION_RULES):
             out.append(Finding("injection", "obfuscation", 0.95, rule="homoglyphs"))
-    return out
+    return out + quoted
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,3 +34,37 @@ def normalize(text: str) -> str:
     text = _TAGS.sub("", ZERO_WIDTH.sub("", text))
     text = unicodedata.normalize("NFKC", text).translate(CONFUSABLES)
     return text.lower()
+
+
+# Leetspeak digits and symbols inside words that also hold letters ("1gn0r3", "pr3v10us", "@dmin");
+# plain numbers ("8080") and names that mix one digit into letters on purpose ("k8s") are kept apart:
+# a word is read back only when two or more of its characters are leet.
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+_LEET_WORD = re.compile(r"(?=[\w@$]*[^\W\d_])[\w@$]*[013457@$][\w@$]*")
+# Letters spaced out one by one ("i g n o r e   a l l"): three or more single letters in a row.
+_LEET_INSIDE = re.compile(r"[^\W\d_][013457@$][^\W\d_]")  # one leet character between letters: "th1s"
+_SPACED = re.compile(r"(?<!\w)((?:[^\W\d_] ){3,}[^\W\d_])(?!\w)")
+
+
+def deleet(text: str) -> str:
+    """Map leetspeak back to letters in words that mix letters with leet characters ("pr3v10us", "th1s")."""
+
+    def back(m: re.Match[str]) -> str:
+        w = m.group(0)
+        leet = sum(c in "013457@$" for c in w)
+        return w.translate(_LEET) if leet >= 2 or (leet == 1 and _LEET_INSIDE.search(w)) else w
+
+    return _LEET_WORD.sub(back, text)
+
+
+def deleet_dense(text: str) -> str:
+    """`deleet` where leetspeak is a habit of the text (two or more words, a tenth of them), not a name."""
+    words = text.split()
+    out = deleet(text)
+    changed = sum(a != b for a, b in zip(words, out.split(), strict=False))
+    return out if changed >= 2 and changed * 10 >= len(words) else text
+
+
+def unspace(text: str) -> str:
+    """Join letters spaced out one by one (`i g n o r e` -> `ignore`)."""
+    return _SPACED.sub(lambda m: m.group(1).replace(" ", ""), text)

@@ -22,6 +22,7 @@ from service.safety import detectors as det
 from service.safety.classifier import LinearTextModel
 from service.safety.detectors import Finding
 from service.safety.policy import SEVERITY, Action, SafetySettings, Scope, Stage
+from service.safety.semantic import SemanticHead
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunk
@@ -101,11 +102,18 @@ def redact(text: str, findings: Sequence[Finding]) -> str:
 
 class GuardPipeline:
     def __init__(
-        self, settings: SafetySettings, metrics: Metrics | None = None, model: LinearTextModel | None = None
+        self,
+        settings: SafetySettings,
+        metrics: Metrics | None = None,
+        model: LinearTextModel | None = None,
+        semantic: SemanticHead | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.model = model if model is not None else (LinearTextModel.load() if settings.classifier else None)
+        self.semantic = (
+            semantic if semantic is not None else (SemanticHead.load() if settings.semantic else None)
+        )
         self.detectors: dict[str, det.Detector] = {
             "injection": self.injection,
             "pii": det.pii,
@@ -116,14 +124,20 @@ class GuardPipeline:
     # -- detection ------------------------------------------------------------------------
 
     def injection(self, text: str) -> list[Finding]:
-        """Rules plus the learned classifier; the score is the stronger of the two signals."""
+        """Rules, the n-gram classifier and the semantic stage; the score is the strongest signal."""
         found = det.injection_rules(text)
-        if self.model is not None and text.strip():
-            p = self.model.score(text) * self.settings.classifier_weight
+        if not text.strip():
+            return found
+        learned: list[tuple[float, str]] = []
+        if self.model is not None:
+            learned.append((self.model.score(text) * self.settings.classifier_weight, "classifier"))
+        if self.semantic is not None:
+            learned.append((self.semantic.score(text), "semantic"))
+        for p, rule in learned:
             best = max((f.score for f in found), default=0.0)
             if p > best:
                 category = found[0].category if found else "prompt_injection"
-                found.append(Finding("injection", category, round(p, 4), rule="classifier"))
+                found.append(Finding("injection", category, round(p, 4), rule=rule))
         return found
 
     def scan(

@@ -69,6 +69,9 @@ class SafetySettings(BaseModel):
     # Learned injection classifier combined with the rules; its weight in the injection score.
     classifier: bool = True
     classifier_weight: float = Field(default=0.9, ge=0.0, le=1.0)
+    # Semantic injection stage: a linear head on the multilingual USE embedding (the default embedder's
+    # model, loaded once per process on first use); its probability competes with the rules' score.
+    semantic: bool = True
     # Streaming output: text held back so a PII/secret being generated can be redacted before release.
     # "adaptive": hold back only the trailing run that could still grow into a PII value or a secret
     # (the last word, and digit groups a phone or card number may continue), so clean prose flows at
