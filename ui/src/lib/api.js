@@ -104,7 +104,8 @@ export function createClient({
 
     /**
      * Stream a chat completion. `onDelta(text)` gets each piece of the answer; the promise resolves
-     * to `{ content, citations, finishReason }` once `[DONE]` arrives. Errors inside the stream
+     * to `{ content, citations, finishReason, retrievalQuery }` once `[DONE]` arrives (`retrievalQuery`:
+     * what a follow-up question searched with, when the gateway searched with the conversation). Errors inside the stream
      * (`data: {"error": ...}`) reject with an ApiError.
      */
     async chatStream({ model, messages, maxTokens, temperature, signal, onDelta = () => {} }) {
@@ -119,6 +120,7 @@ export function createClient({
       let content = ''
       let citations = []
       let finishReason = null
+      let retrievalQuery = null
       for await (const data of sseData(response.body)) {
         if (data === '[DONE]') break
         let event
@@ -137,8 +139,9 @@ export function createClient({
           if (choice.finish_reason) finishReason = choice.finish_reason
         }
         if (Array.isArray(event.citations)) citations = event.citations
+        if (typeof event.retrieval_query === 'string') retrievalQuery = event.retrieval_query
       }
-      return { content, citations, finishReason }
+      return { content, citations, finishReason, retrievalQuery }
     },
   }
 }

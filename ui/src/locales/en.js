@@ -105,6 +105,7 @@ export default {
   'chat.stopped': 'Stopped.',
   'chat.failed': 'The answer failed.',
   'chat.filtered': 'The answer was stopped by the content filter.',
+  'chat.searchedWith': 'Follow-up searched with the conversation: {q}',
   'chat.sources': 'Sources',
 
   'collections.title': 'Collections',

@@ -104,6 +104,7 @@ export default {
   'chat.stopped': '已停止。',
   'chat.failed': '回答失败。',
   'chat.filtered': '回答被内容过滤器中止。',
+  'chat.searchedWith': '追问按对话检索：{q}',
   'chat.sources': '来源',
 
   'collections.title': '知识库',

@@ -82,9 +82,16 @@ describe('chatStream', () => {
     const seen = []
     const r = await createClient({ fetch }).chatStream({ model: 'rag/default', messages: [{ role: 'user', content: 'q' }], maxTokens: 64, onDelta: (p, all) => seen.push(all) })
     expect(seen).toEqual(['Exit ', 'Exit code 137 [1].'])
-    expect(r).toEqual({ content: 'Exit code 137 [1].', citations: CITATIONS, finishReason: 'stop' })
+    expect(r).toEqual({ content: 'Exit code 137 [1].', citations: CITATIONS, finishReason: 'stop', retrievalQuery: null })
     const body = JSON.parse(fetch.mock.calls[0][1].body)
     expect(body).toEqual({ model: 'rag/default', messages: [{ role: 'user', content: 'q' }], stream: true, max_tokens: 64 })
+  })
+
+  it('reports what a follow-up searched with', async () => {
+    const final = { id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], citations: CITATIONS, retrieval_query: 'What is exit code 137?\nAnd the fix?' }
+    const fetch = vi.fn(async () => new Response(streamOf(sse([chunk('Raise the limit [1].'), final, '[DONE]'])), { status: 200 }))
+    const r = await createClient({ fetch }).chatStream({ model: 'rag/default', messages: [{ role: 'user', content: 'And the fix?' }] })
+    expect(r.retrievalQuery).toBe('What is exit code 137?\nAnd the fix?')
   })
 
   it('rejects with the error sent inside the stream', async () => {

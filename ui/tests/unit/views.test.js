@@ -77,6 +77,15 @@ describe('ChatView', () => {
     expect(chatStream.mock.calls[1][0].messages.map((m) => m.content)).toEqual(['first', 'ok', 'second'])
   })
 
+  it('says what a follow-up searched with', async () => {
+    const chatStream = vi.fn(async () => ({ content: 'Raise the limit [1].', citations: CITATIONS, finishReason: 'stop', retrievalQuery: 'What is exit code 137?\nAnd the fix?' }))
+    const { wrapper: w } = await mountView(ChatView, { props: { client: client({ chatStream }) }, route: '/chat' })
+    await w.find('[data-testid="chat-input"]').setValue('And the fix?')
+    await w.find('form.ask').trigger('submit')
+    await flushPromises()
+    expect(w.find('[data-testid="retrieval-query"]').text()).toBe('Follow-up searched with the conversation: What is exit code 137? · And the fix?')
+  })
+
   it('shows an error from the stream in an alert', async () => {
     const chatStream = vi.fn(async () => {
       throw new ApiError(503, { message: 'the engine is starting', code: 'engine_unavailable' })
