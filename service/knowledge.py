@@ -124,7 +124,7 @@ class KnowledgeService:
         return hits
 
     async def sentence_similarity(
-        self, collection: str, question: str, passages: list[str]
+        self, collection: str, questions: list[str], passages: list[str]
     ) -> tuple[str, float | None]:
         """The collection's embedder, and the question's similarity to the closest passage sentence.
 
@@ -134,7 +134,7 @@ class KnowledgeService:
 
         def measure() -> tuple[str, float | None]:
             emb = self.kb.embedder_for(collection, self.kb.backend.record(collection))
-            return emb.model_id, best_sentence_similarity(emb, question, passages)
+            return emb.model_id, best_sentence_similarity(emb, questions, passages)
 
         result: tuple[str, float | None] = await self._call(measure)
         return result

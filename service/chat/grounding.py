@@ -67,7 +67,7 @@ class Grounder:
         return condense.clean_condensed(answer.text, question)
 
     async def relevance_gate(
-        self, collection: str, question: str, grounded: GroundedPrompt
+        self, collection: str, questions: list[str], grounded: GroundedPrompt
     ) -> dict[str, Any] | None:
         """The `grounding` report when no passage sentence is similar enough to the question, else None.
 
@@ -79,7 +79,7 @@ class Grounder:
         if not grounded.citations:
             return None  # nothing retrieved: the prompt already says so, and the model answers that
         model_id, best = await self.knowledge.sentence_similarity(
-            collection, question, [c.text for c in grounded.citations]
+            collection, questions, [c.text for c in grounded.citations]
         )
         if best is None:
             return None
@@ -150,7 +150,12 @@ class Grounder:
             )
             body["messages"] = grounded.messages
             if not raw.get("tools"):
-                grounded.irrelevant = await self.relevance_gate(plan.collection, search_query, grounded)
+                asked = [question]
+                if search_query != question:  # a follow-up: what the conversation asked counts too
+                    asked += condense.earlier_user_texts(list(raw["messages"]))[
+                        -self.settings.rag.condense_turns :
+                    ]
+                grounded.irrelevant = await self.relevance_gate(plan.collection, asked, grounded)
             grounded.search_query = search_query
             if (canary := self.guard.canary()) is not None and grounded.messages[0].get("role") == "system":
                 grounded.messages[0]["content"] += f"\n\n(Internal marker {canary}; never repeat it.)"

@@ -75,8 +75,11 @@ class Relay:
         if kind == "chat":
             data["model"] = model
         text = ""
+        raw_text = ""  # before the output guard: a redacted invented number is still an invented number
         attributor = self._attributor(prepared)
         for choice in data.get("choices", []):
+            holder, key = _text_slot(choice)
+            raw_text += str(holder.get(key) or "")
             await anyio.to_thread.run_sync(self._guard_output, choice, prepared)  # CPU-bound
             if attributor is not None and choice.get("finish_reason") != "content_filter":
                 _attribute_whole(choice, attributor)
@@ -84,7 +87,7 @@ class Relay:
             self.metrics.finish_reasons.labels(model, str(choice.get("finish_reason"))).inc()
         self.metrics.ttft.labels(model).observe(time.perf_counter() - t0)
         if prepared.grounded is not None:
-            if (report := self._check_support(prepared, text, stream=False)) is not None:
+            if (report := self._check_support(prepared, raw_text, stream=False, shown=text)) is not None:
                 data["grounding"] = report
                 if report["action"] == "abstained":
                     text = _abstain(data, prepared)
@@ -94,9 +97,13 @@ class Relay:
         return data
 
     def _check_support(
-        self, prepared: PreparedRequest, answer: str, *, stream: bool
+        self, prepared: PreparedRequest, answer: str, *, stream: bool, shown: str | None = None
     ) -> dict[str, Any] | None:
-        """`grounding` report of an answer stating specifics no passage holds (None when all are held)."""
+        """`grounding` report of an answer stating specifics no passage holds (None when all are held).
+
+        `answer` is the model's text before the output guard, `shown` what the client got: the report
+        lists only specifics the client saw (a redacted one is counted, never repeated).
+        """
         mode = self.rag.unsupported
         if mode == "off" or prepared.grounded is None or prepared.body.get("tools"):
             return None
@@ -109,10 +116,14 @@ class Relay:
         if not missing:
             return None
         self.metrics.unsupported_answers.labels(prepared.collection or "", action).inc()
-        return {
-            "unsupported": missing[:20], "action": action,
+        visible = [m for m in missing if shown is None or m in shown]
+        report: dict[str, Any] = {
+            "unsupported": visible[:20], "action": action,
             "reason": "numbers or code that no passage holds",
         }  # fmt: skip
+        if len(visible) < len(missing):
+            report["redacted"] = len(missing) - len(visible)
+        return report
 
     async def _relay_stream(
         self, upstream: ChatStream, prepared: PreparedRequest, *, kind: Kind
@@ -123,6 +134,7 @@ class Relay:
         first_token_at: float | None = None
         last_token_at: float | None = None
         answer_parts: list[str] = []
+        raw_parts: list[str] = []  # the model's text before the output guard (support check)
         held: dict[str, Any] | None = None
         guards: dict[int, StreamGuard] = {}  # output guard per choice index
         attributor = self._attributor(prepared)
@@ -155,6 +167,7 @@ class Relay:
                     )
                     guards[index] = guard
                     if piece or choice.get("finish_reason"):
+                        raw_parts.append(piece)
                         piece = guard.feed(piece, final=bool(choice.get("finish_reason")))
                         if attributor is not None and not guard.blocked:
                             mark = marks.setdefault(index, StreamAttributor(attributor))
@@ -185,7 +198,8 @@ class Relay:
             if held is not None:
                 if prepared.grounded is not None:
                     answer = "".join(answer_parts)
-                    if (report := self._check_support(prepared, answer, stream=True)) is not None:
+                    raw = "".join(raw_parts)
+                    if (report := self._check_support(prepared, raw, stream=True, shown=answer)) is not None:
                         held["grounding"] = report
                     held["citations"] = citations_payload(prepared.grounded.citations, answer)
                 held.update(prepared.final_fields)

@@ -35,18 +35,22 @@ def sentences(text: str) -> list[str]:
     return [s for s in out if len(s) >= _MIN_CHARS][:MAX_SENTENCES_PER_PASSAGE]
 
 
-def best_sentence_similarity(embedder: Embedder, question: str, passages: Sequence[str]) -> float | None:
+def best_sentence_similarity(
+    embedder: Embedder, questions: str | Sequence[str], passages: Sequence[str]
+) -> float | None:
     """Cosine similarity of the question to the closest sentence of any passage (None: no sentences).
 
-    Passages too short to split count whole. Embedders return L2-normalized rows (ingest/embedding.py),
-    so the dot product is the cosine.
+    Several questions (a follow-up and the earlier questions of its conversation): the best of them,
+    since "and how do I fix it?" is about what the earlier question named. Passages too short to
+    split count whole. Embedders return L2-normalized rows (ingest/embedding.py), so the dot product
+    is the cosine.
     """
+    asked = [q for q in ([questions] if isinstance(questions, str) else questions) if q.strip()]
     pieces: list[str] = []
     for text in passages:
         found = sentences(text)
         pieces += found or ([text.strip()] if text.strip() else [])
-    if not pieces or not question.strip():
+    if not pieces or not asked:
         return None
-    q = embedder.encode_query(question)
     vecs = embedder.encode(pieces)
-    return float(np.max(vecs @ q))
+    return max(float(np.max(vecs @ embedder.encode_query(q))) for q in asked)

@@ -2,7 +2,8 @@
 
 A handful of grounded questions with known answers in deploy/sample_corpus: the right fact with a
 citation of the passage that holds it (English), an answer in the question's language that states
-nothing the passages do not hold (Chinese), and no made-up fact when the documents lack it.
+nothing the passages do not hold (Chinese), "I don't know" when the documents lack the fact, and a
+follow-up question that searches with its conversation.
 Temperature 0; the facts are checked, not the wording. The broader figures (held-out question sets,
 CMRC) are `ragserve eval qa` runs in docs/benchmarks.md.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.rag.prompt import ABSTENTIONS
 from service.rag.support import unsupported
 from service.settings import DEFAULT_MODEL
 from tests.e2e.conftest import LiveServer, launch_live_server
@@ -49,38 +51,28 @@ def answer_text(out: dict[str, Any]) -> str:
     return str(out["choices"][0]["message"]["content"])
 
 
-def cited_documents(out: dict[str, Any]) -> set[str]:
-    return {c["document_id"] for c in out["citations"] if c["cited"]}
-
-
 def test_the_default_model_is_served(default_server: LiveServer) -> None:
     ids = {m["id"] for m in httpx.get(default_server.v1 + "/models", timeout=30).json()["data"]}
     assert DEFAULT_MODEL in ids
 
 
 @pytest.mark.parametrize(
-    ("question", "fact", "document"),
+    ("question", "fact", "evidence"),
     [
-        (
-            "What does a 503 from a proxy or load balancer mean?",
-            "healthy backend",
-            "runbooks/high-error-rate.md",
-        ),
-        (
-            "Which command removes unused container images?",
-            "crictl rmi --prune",
-            "runbooks/node-disk-pressure.md",
-        ),
-        ("What does exit code 137 mean for a pod?", "memory", "runbooks/pod-oomkilled.md"),
+        ("What does a 503 from a proxy or load balancer mean?", "healthy backend", "no healthy backend"),
+        ("Which command removes unused container images?", "crictl rmi --prune", "crictl rmi --prune"),
+        # Two runbooks state this one (OOMKilled, CrashLooping's diagnosis): either is a right citation.
+        ("What does exit code 137 mean for a pod?", "memory", "137"),
     ],
 )
 def test_english_questions_get_the_fact_with_its_citation(
-    default_server: LiveServer, question: str, fact: str, document: str
+    default_server: LiveServer, question: str, fact: str, evidence: str
 ) -> None:
     out = ask(default_server, question)
     text = answer_text(out)
     assert fact in text.lower(), text
-    assert document in cited_documents(out), (text, out["citations"])
+    cited = [c["text"] for c in out["citations"] if c["cited"]]
+    assert any(evidence in t for t in cited), (text, out["citations"])  # cites a passage holding it
     assert not unsupported(text, [c["text"] for c in out["citations"]], question), text
 
 
@@ -95,10 +87,31 @@ def test_a_chinese_question_gets_a_chinese_answer_that_invents_nothing(default_s
 
 
 def test_a_fact_the_documents_lack_is_never_invented(default_server: LiveServer) -> None:
-    """The sample corpus names no phone number. (Qwen2.5-Coder-0.5B does not reliably say "I don't know"
-    here: it may answer off the point; what it must not do is make the number up: issue 17's notes.)"""
-    for question in ("What is the phone number of the on-call DBA?", "值班 DBA 的电话号码是多少？"):
+    """The sample corpus names no phone number and no football result: the answer says so plainly
+    (the relevance gate, or the support check when the model made a number up), never a number."""
+    for question in (
+        "What is the phone number of the on-call DBA?",
+        "Who won the football world cup in 2018?",
+    ):
         out = ask(default_server, question)
-        text = answer_text(out)
-        assert not re.search(r"\d{3}[-. ]?\d{3,4}", text), out  # no invented phone number
-        assert not unsupported(text, [c["text"] for c in out["citations"]], question), out
+        assert answer_text(out) == ABSTENTIONS[0] + ".", out
+        assert out["grounding"]["action"] == "abstained", out
+    out = ask(default_server, "值班 DBA 的电话号码是多少？")
+    text = answer_text(out)
+    assert not re.search(r"\d{3}[-. ]?\d{3,4}", text), out  # no invented phone number
+    assert not unsupported(text, [c["text"] for c in out["citations"]], "值班 DBA 的电话号码是多少？"), out
+
+
+def test_a_follow_up_question_searches_with_the_conversation(default_server: LiveServer) -> None:
+    messages = [
+        {"role": "user", "content": "What does KubePodCrashLooping mean?"},
+        {
+            "role": "assistant",
+            "content": "A container in the pod keeps crashing and Kubernetes keeps restarting it [1].",
+        },
+        {"role": "user", "content": "How do I find out why?"},
+    ]
+    out = ask(default_server, "", messages=messages)
+    assert out["retrieval_query"] == "What does KubePodCrashLooping mean?\nHow do I find out why?"
+    assert out["citations"][0]["document_id"] == "runbooks/kube-pod-crashlooping.md", out["citations"]
+    assert "grounding" not in out, out  # answered, not gated: the conversation is about the runbook

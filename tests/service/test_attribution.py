@@ -147,3 +147,21 @@ def test_an_answer_of_citation_markers_only_is_an_abstention(gateway: Gateway) -
     out = httpx.post(gateway.v1 + "/chat/completions", json=body, timeout=30).json()
     assert out["choices"][0]["message"]["content"] == "根据提供的文档，我不知道。"
     assert out["grounding"]["action"] == "abstained" and out["grounding"]["unsupported"] == []
+
+
+def test_an_invented_number_the_output_guard_redacted_still_makes_an_abstention(gateway: Gateway) -> None:
+    """The support check reads the model's text before redaction: "[REDACTED:PHONE]" holds no digit,
+    the invented number behind it does. The report counts it without repeating it."""
+    body = {"model": "rag/default", "messages": [{"role": "user", "content": "值班 DBA 的电话号码是多少？"}]}
+    gateway.fake.script("值班 DBA 的电话号码是 13812345678。")
+    out = httpx.post(gateway.v1 + "/chat/completions", json=body, timeout=30).json()
+    assert out["choices"][0]["message"]["content"] == "根据提供的文档，我不知道。"
+    assert out["grounding"]["action"] == "abstained"
+    assert out["grounding"]["unsupported"] == [] and out["grounding"]["redacted"] == 1
+    assert "13812345678" not in json.dumps(out)
+
+    gateway.fake.script("值班 DBA 的电话号码是 13812345678。")
+    r = httpx.post(gateway.v1 + "/chat/completions", json={**body, "stream": True}, timeout=30)
+    assert "13812345678" not in r.text
+    events = [json.loads(b[6:]) for b in r.text.split("\n\n") if b.startswith("data: {")]
+    assert events[-1]["grounding"]["action"] == "flagged" and events[-1]["grounding"]["redacted"] == 1

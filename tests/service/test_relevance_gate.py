@@ -139,3 +139,20 @@ def test_an_embedder_without_a_threshold_is_never_gated(gated: Gateway) -> None:
         assert len(gated.fake.requests) == before + 1
     finally:
         gated.settings.rag.min_sentence_similarity = saved
+
+
+def test_a_follow_up_counts_what_the_conversation_asked(gated: Gateway) -> None:
+    """ "And how do I check it?" alone resembles no passage much; with the earlier question it is
+    about exit code 137, which the passages cover: the model answers."""
+    gated.fake.script("Run kubectl describe pod [1].")
+    before = len(gated.fake.requests)
+    messages = [
+        {"role": "user", "content": ANSWERABLE},
+        {"role": "assistant", "content": "It ran out of memory [1]."},
+        {"role": "user", "content": "And how do I check it?"},
+    ]
+    r = httpx.post(
+        gated.v1 + "/chat/completions", json={"model": "rag/default", "messages": messages}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    assert len(gated.fake.requests) == before + 1 and "grounding" not in r.json()
