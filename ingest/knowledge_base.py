@@ -24,13 +24,13 @@ from ingest.errors import (
     InvalidName,
     LoaderError,
     SourceMissing,
+    one_line,
 )
 from ingest.loaders import SUFFIXES, Limits, LoadedDocument, is_supported, load_file
 from ingest.search import MODES
 from ingest.store.backend import CollectionWriter, QueryEncoder, StoreBackend, info_from_record
 from ingest.store.collection import utc_now
 from ingest.store.faiss_backend import FaissBackend
-from ingest.store.faiss_backend import one_line as _one_line
 from ingest.store.names import NAME_RE, validate_name
 from ingest.store.vectors import HNSW_THRESHOLD
 from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, ReembedSummary, SearchHit
@@ -424,13 +424,13 @@ class KnowledgeBase:
         except (LoaderError, OSError) as exc:
             failed_origins.add(origin)
             seen.add(origin)
-            summary.failures.append(FileFailure(origin, _one_line(exc)))
+            summary.failures.append(FileFailure(origin, one_line(exc)))
             return
         except Exception as exc:  # a parser bug on one file must not abort the batch
             failed_origins.add(origin)
             seen.add(origin)
             summary.failures.append(
-                FileFailure(origin, f"cannot parse: {type(exc).__name__}: {_one_line(exc)}")
+                FileFailure(origin, f"cannot parse: {type(exc).__name__}: {one_line(exc)}")
             )
             return
         for doc in docs:
