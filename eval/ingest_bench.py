@@ -61,8 +61,9 @@ def _embedder(model: str | None = None) -> Any:
 
 def bench_throughput(corpus: Path, limit_chunks: int, model: str | None = None) -> dict[str, Any]:
     """Ingest vs raw encode on the same chunks."""
-    from ingest.knowledge_base import KnowledgeBase, _walk
+    from ingest.knowledge_base import KnowledgeBase
     from ingest.loaders import Limits, load_file
+    from ingest.sources import walk
 
     emb = _embedder(model)
     with tempfile.TemporaryDirectory(prefix="ragserve-bench-") as tmp:
@@ -70,7 +71,7 @@ def bench_throughput(corpus: Path, limit_chunks: int, model: str | None = None) 
         kb = KnowledgeBase(Path(tmp) / "collections", emb)
         files: list[tuple[str, Path]] = []
         texts: list[str] = []
-        paths = [corpus] if corpus.is_file() else list(_walk(corpus))
+        paths = [corpus] if corpus.is_file() else list(walk(corpus))
         for p in paths:
             rel = p.name if corpus.is_file() else p.relative_to(corpus).as_posix()
             chunks = [c.index_text for d in load_file(p, rel, Limits()) for c in kb.chunker.split(d)]

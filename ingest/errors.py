@@ -49,3 +49,9 @@ class StorageError(IngestError):
 
 class LoaderError(IngestError):
     """A file could not be read; the message says why (one line)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a user."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

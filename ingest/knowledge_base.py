@@ -1,64 +1,36 @@
-"""KnowledgeBase: collections with incremental, crash-safe writes and hot-reloading reads."""
+"""KnowledgeBase: collections with incremental, crash-safe writes and hot-reloading reads.
+
+What an ingest reads is `ingest.sources`; how one run loads, chunks, embeds and writes is
+`ingest.ingest_run`; where collections live is the store backend (`ingest.store`).
+"""
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import logging
-import os
-import posixpath
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ingest.chunking import Chunk, Chunker, index_text
 from ingest.embedding import Embedder, bundled_model
-from ingest.errors import (
-    CollectionExists,
-    DocumentNotFound,
-    EmbeddingMismatch,
-    IngestError,
-    InvalidName,
-    LoaderError,
-    SourceMissing,
-)
-from ingest.loaders import SUFFIXES, Limits, LoadedDocument, is_supported, load_file
+from ingest.errors import CollectionExists, DocumentNotFound, EmbeddingMismatch, IngestError, SourceMissing
+from ingest.ingest_run import IngestRun
+from ingest.loaders import Limits
 from ingest.search import MODES
-from ingest.store.backend import CollectionWriter, QueryEncoder, StoreBackend, info_from_record
+from ingest.sources import SourceFile, collect_files, normalize_document_id
+from ingest.store.backend import QueryEncoder, StoreBackend, info_from_record
 from ingest.store.collection import utc_now
 from ingest.store.faiss_backend import FaissBackend
-from ingest.store.faiss_backend import one_line as _one_line
 from ingest.store.names import NAME_RE, validate_name
 from ingest.store.vectors import HNSW_THRESHOLD
 from ingest.types import CollectionInfo, DocumentInfo, FileFailure, IngestSummary, ReembedSummary, SearchHit
 
 __all__ = ["NAME_RE", "KnowledgeBase", "normalize_document_id", "validate_name"]
 log = logging.getLogger(__name__)
-MAX_DOCUMENT_ID = 1024
 Progress = Callable[[str, int, int], None]
 EmbedderLoader = Callable[[str], Embedder]
-
-
-def normalize_document_id(raw: str) -> str:
-    """A clean relative POSIX-style id; ids that escape upwards, are absolute or empty are InvalidName."""
-    text = str(raw).replace("\\", "/").strip()
-    if not text or any(ord(ch) < 32 for ch in text) or len(text) > MAX_DOCUMENT_ID:
-        raise InvalidName(f"invalid document id {raw!r}")
-    norm = posixpath.normpath(text)
-    if text.startswith("/") or norm == ".." or norm.startswith("../") or norm == ".":
-        raise InvalidName(f"invalid document id {raw!r}: it must be a relative path without '..'")
-    return norm
-
-
-@dataclass
-class _Pending:
-    """Documents loaded and chunked, waiting to be embedded together."""
-
-    items: list[tuple[LoadedDocument, str, list[Chunk], bool, str | None]] = field(default_factory=list)
-    chunks: int = 0
 
 
 class KnowledgeBase:
@@ -286,36 +258,9 @@ class KnowledgeBase:
         missing path or a directory with no selected file is then SourceMissing, before anything
         is written: an unmounted volume must not empty the collection.
         """
-        files: list[tuple[str, Path, str | None]] = []
-        failures: list[FileFailure] = []
-        roots: set[str] = set()
-        for raw in paths:
-            path = Path(raw)
-            if path.is_dir():
-                root = _root_key(base_dir or path)
-                roots.add(root)
-                before = len(files)
-                for f in _walk(path):
-                    rel = _relative_id(f, base_dir or path)
-                    if _selected(rel, include, exclude):
-                        files.append((rel, f, root))
-                if prune and len(files) == before:
-                    raise SourceMissing(
-                        f"{path}: no files to ingest in this directory (is the volume mounted?); "
-                        "with prune nothing was ingested or deleted"
-                    )
-            elif path.is_file():
-                rel = _relative_id(path, base_dir) if base_dir else path.name
-                root = _root_key(base_dir or path.parent)
-                roots.add(root)
-                if _selected(rel, include, exclude):
-                    files.append((rel, path, root))
-            elif prune:
-                raise SourceMissing(
-                    f"{path}: no such file or directory; with prune nothing was ingested or deleted"
-                )
-            else:
-                failures.append(FileFailure(str(path), "no such file or directory"))
+        files, failures, roots = collect_files(
+            paths, base_dir=base_dir, include=include, exclude=exclude, prune=prune
+        )
         return self._ingest(
             name, files, failures, prune_roots=roots if prune else None, create=create, progress=progress
         )
@@ -343,7 +288,7 @@ class KnowledgeBase:
     def _ingest(
         self,
         name: str,
-        files: list[tuple[str, Path, str | None]],
+        files: list[SourceFile],
         failures: list[FileFailure],
         *,
         prune_roots: set[str] | None,
@@ -359,160 +304,21 @@ class KnowledgeBase:
             emb = self.embedder
             if writer.record is not None:
                 emb = self.embedder_for(name, writer.record)
-            chunker = self._chunker_for(emb)
-            known = writer.fingerprints()
-            seen: set[str] = set()
-            failed_origins: set[str] = set()
-            reroot: dict[str, str] = {}  # unchanged documents now claimed by another source root
-            pending = _Pending()
+            run = IngestRun(
+                writer,
+                summary,
+                embedder=emb,
+                chunker=self._chunker_for(emb),
+                limits=self.limits,
+                chunk_guard=self.chunk_guard,
+                embed_group=self.embed_group,
+            )
             for done, (raw_id, path, root) in enumerate(files, 1):
-                self._ingest_one(
-                    raw_id, path, root, known, seen, failed_origins, reroot, pending, summary, chunker
-                )
-                if pending.chunks >= self.embed_group:
-                    self._flush(pending, writer, summary, emb)
+                run.add(raw_id, path, root)
                 if progress is not None:
                     progress(raw_id, done, len(files))
-            if pending.items:
-                self._flush(pending, writer, summary, emb)
-            if reroot:
-                writer.set_roots(reroot)
-            if prune_roots is not None:
-                for doc_id, (_sha, origin, root) in known.items():
-                    if root in prune_roots and doc_id not in seen and origin not in failed_origins:
-                        writer.delete_document(doc_id)
-                        summary.deleted += 1
+            run.finish(prune_roots)
             writer.commit()
         summary.failed = len(summary.failures)
         summary.seconds = time.perf_counter() - t0
         return summary
-
-    def _ingest_one(
-        self,
-        raw_id: str,
-        path: Path,
-        root: str | None,
-        known: dict[str, tuple[str, str, str | None]],
-        seen: set[str],
-        failed_origins: set[str],
-        reroot: dict[str, str],
-        pending: _Pending,
-        summary: IngestSummary,
-        chunker: Chunker,
-    ) -> None:
-        """Load and chunk one file into `pending`; failures are recorded, never raised."""
-        try:
-            origin = normalize_document_id(raw_id)
-        except InvalidName as exc:
-            summary.failures.append(FileFailure(str(raw_id), str(exc)))
-            return
-        is_jsonl = SUFFIXES.get(path.suffix.lower()) == "jsonl"
-        try:
-            # Hash before parsing: an unchanged PDF costs a read, not a parse.
-            if (
-                not is_jsonl
-                and origin in known
-                and path.stat().st_size <= self.limits.max_file_bytes
-                and _file_sha256(path) == known[origin][0]
-            ):
-                seen.add(origin)
-                summary.unchanged += 1
-                if root is not None and known[origin][2] != root:
-                    reroot[origin] = root
-                return
-            docs = load_file(path, origin, self.limits)
-        except (LoaderError, OSError) as exc:
-            failed_origins.add(origin)
-            seen.add(origin)
-            summary.failures.append(FileFailure(origin, _one_line(exc)))
-            return
-        except Exception as exc:  # a parser bug on one file must not abort the batch
-            failed_origins.add(origin)
-            seen.add(origin)
-            summary.failures.append(
-                FileFailure(origin, f"cannot parse: {type(exc).__name__}: {_one_line(exc)}")
-            )
-            return
-        for doc in docs:
-            try:
-                doc.document_id = normalize_document_id(doc.document_id)
-            except InvalidName as exc:
-                summary.failures.append(FileFailure(f"{origin}:{doc.document_id}", str(exc)))
-                continue
-            if doc.document_id in seen:
-                summary.failures.append(
-                    FileFailure(doc.document_id, "duplicate document id in this batch; kept the first")
-                )
-                continue
-            seen.add(doc.document_id)
-            old = known.get(doc.document_id)
-            if old is not None and old[0] == doc.sha256:
-                summary.unchanged += 1
-                if root is not None and old[2] != root:
-                    reroot[doc.document_id] = root
-                continue
-            chunks = chunker.split(doc)
-            if chunks and self.chunk_guard is not None:
-                chunks = self.chunk_guard(chunks)
-            if not chunks:
-                summary.failures.append(FileFailure(doc.document_id, "no text to index (empty document)"))
-                continue
-            pending.items.append((doc, origin, chunks, old is not None, root))
-            pending.chunks += len(chunks)
-
-    def _flush(
-        self, pending: _Pending, writer: CollectionWriter, summary: IngestSummary, emb: Embedder
-    ) -> None:
-        """Embed all pending chunks in one call (length-sorted batches) and write them."""
-        texts = [c.index_text for _d, _o, chunks, _u, _r in pending.items for c in chunks]
-        vecs = emb.encode(texts)
-        at = 0
-        for doc, origin, chunks, updated, root in pending.items:
-            n = len(chunks)
-            writer.put_document(doc, origin, chunks, vecs[at : at + n], root=root)
-            at += n
-            summary.chunks += n
-            if updated:
-                summary.updated += 1
-            else:
-                summary.added += 1
-        pending.items.clear()
-        pending.chunks = 0
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    """Supported files under root, sorted, skipping hidden files and directories."""
-    for dirpath, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for n in sorted(names):
-            p = Path(dirpath) / n
-            if not n.startswith(".") and is_supported(p):
-                yield p
-
-
-def _root_key(root: Path) -> str:
-    """How a source root is remembered: its absolute path, symlinks resolved."""
-    return str(Path(root).resolve())
-
-
-def _relative_id(path: Path, root: Path) -> str:
-    """Path relative to root as a POSIX id (the bare name if it is not under root)."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.name
-
-
-def _selected(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """Glob filters on the relative path or the file name."""
-    name = rel.rsplit("/", 1)[-1]
-
-    def hit(patterns: Sequence[str]) -> bool:
-        return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
-
-    return (not include or hit(include)) and not hit(exclude)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import Chunk
-from ingest.errors import CollectionNotFound, IngestError, StorageError
+from ingest.errors import CollectionNotFound, IngestError, StorageError, one_line
 from ingest.loaders.base import LoadedDocument
 from ingest.search import search as run_search
 from ingest.store import lexical
@@ -46,12 +46,6 @@ def lexical_outdated(manifest: dict[str, Any]) -> bool:
 def carry(manifest: dict[str, Any]) -> dict[str, Any]:
     """Manifest fields every version of a collection keeps."""
     return {k: manifest[k] for k in ("embedding_model", "dimension", "created_at") if k in manifest}
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for a user."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class FaissWriter(CollectionWriter):
