@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from service.tools.definitions import ToolDef, parse_tools
 from service.tools.prompting import CALL_INSTRUCTION, describe_tools
 
-MODEL = "smollm2-135m-instruct"
+MODEL = "smollm2-135m-instruct"  # the default of --model (the plumbing model)
 
 
 def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -126,7 +126,15 @@ def _calls_from_text(text: str) -> list[dict[str, Any]]:
     ]
 
 
-def run(url: str, engine_url: str | None, max_tokens: int, limit: int | None) -> dict[str, Any]:
+def run(
+    url: str,
+    engine_url: str | None,
+    max_tokens: int,
+    limit: int | None,
+    *,
+    model: str = MODEL,
+    engine_key: str | None = None,
+) -> dict[str, Any]:
     tools = {t.name: t for t in parse_tools(TOOLS)}
     prompts = PROMPTS[:limit] if limit else PROMPTS
     http = httpx.Client(timeout=600)
@@ -134,12 +142,13 @@ def run(url: str, engine_url: str | None, max_tokens: int, limit: int | None) ->
 
     def post(base: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, float]:
         t0 = time.perf_counter()
-        r = http.post(base + "/v1/chat/completions", json=body)
+        headers = {"Authorization": f"Bearer {engine_key}"} if engine_key and base == engine_url else {}
+        r = http.post(base + "/v1/chat/completions", json=body, headers=headers)
         return (r.json() if r.status_code == 200 else None), time.perf_counter() - t0
 
     for prompt, expected in prompts:
         msgs = [{"role": "user", "content": prompt}]
-        base = {"model": MODEL, "messages": msgs, "max_tokens": max_tokens, "temperature": 0}
+        base = {"model": model, "messages": msgs, "max_tokens": max_tokens, "temperature": 0}
         named = expected or "get_weather"
         runs: dict[str, tuple[str, dict[str, Any]]] = {
             "required": (url, {**base, "tools": TOOLS, "tool_choice": "required",
@@ -178,7 +187,7 @@ def run(url: str, engine_url: str | None, max_tokens: int, limit: int | None) ->
                 )
             modes.setdefault(mode, []).append(row)
             print(f"{mode:22s} {seconds:6.2f}s valid={row.get('valid')} {prompt[:50]}", file=sys.stderr)
-    return {"model": MODEL, "max_tokens": max_tokens, "prompts": len(prompts), "summary": summarize(modes),
+    return {"model": model, "max_tokens": max_tokens, "prompts": len(prompts), "summary": summarize(modes),
             "rows": modes}  # fmt: skip
 
 
@@ -217,10 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine-url", help="the vLLM server itself, to compare its hermes tool parser")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--limit", type=int, help="only the first N prompts")
+    ap.add_argument("--model", default=MODEL, help="served model name (default: %(default)s)")
+    ap.add_argument(
+        "--engine-key-file", type=Path, help="file holding the engine's API key (the gateway's VLLM_API_KEY)"
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    key = args.engine_key_file.read_text(encoding="utf-8").strip() if args.engine_key_file else None
     result = run(
-        args.url.rstrip("/"), args.engine_url and args.engine_url.rstrip("/"), args.max_tokens, args.limit
+        args.url.rstrip("/"),
+        args.engine_url and args.engine_url.rstrip("/"),
+        args.max_tokens,
+        args.limit,
+        model=args.model,
+        engine_key=key,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tools_bench.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
