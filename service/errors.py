@@ -102,6 +102,16 @@ class InvalidModelOutput(APIError):
         self.finish_reason = finish_reason
 
 
+def max_tokens_too_small(*, param: str, max_tokens: int, need: int, what: str) -> BadRequest:
+    """The client's max_tokens cut off structured output (`what`): a 400 naming what would fit."""
+    least = f"at least {need}" if need > max_tokens else f"more than {max_tokens}"
+    return BadRequest(
+        f"{param}={max_tokens} is too small for {what} (it was cut off); use {param} {least}",
+        param=param,
+        code="max_tokens_too_small",
+    )
+
+
 def error_response(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """The one mapping of an exception to (HTTP status, OpenAI envelope, headers).
 

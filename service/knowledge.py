@@ -15,7 +15,7 @@ from ingest import errors as ingest_errors
 from ingest.knowledge_base import KnowledgeBase
 from ingest.types import DocumentInfo, IngestSummary, SearchHit
 from service.auth.context import can_read
-from service.errors import APIError, BadRequest, Conflict, NotFound
+from service.errors import APIError, BadRequest, NotFound, error_type_for_status
 from service.jobs import Job, JobManager
 from service.observability import tracing
 from service.observability.index_stats import publish_index_stats, read_index_stats
@@ -24,39 +24,33 @@ from service.observability.metrics import Metrics
 logger = logging.getLogger("ragserve.knowledge")
 
 
+# The ingestion library's errors as HTTP: (error class, status, param, code, whether to retry).
+_INGEST_HTTP: tuple[tuple[type[ingest_errors.IngestError], int, str | None, str, bool], ...] = (
+    (ingest_errors.CollectionNotFound, 404, "collection", "collection_not_found", False),
+    (ingest_errors.DocumentNotFound, 404, "document_id", "document_not_found", False),
+    (ingest_errors.CollectionExists, 409, "name", "collection_exists", False),
+    (ingest_errors.InvalidFilter, 400, "filters", "invalid_filters", False),
+    (ingest_errors.QueryTimeout, 503, None, "query_timeout", True),
+    (ingest_errors.StorageError, 507, None, "storage_error", False),
+    (ingest_errors.InvalidName, 400, "name", "invalid_name", False),
+    (ingest_errors.StoreBusy, 409, None, "collection_busy", True),
+    (ingest_errors.EmbeddingMismatch, 409, None, "embedding_mismatch", False),
+)
+
+
 def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
     """Translate the ingestion library's errors into HTTP errors with the same message."""
     msg = str(exc)
-    if isinstance(exc, ingest_errors.CollectionNotFound):
-        return NotFound(msg, param="collection", code="collection_not_found")
-    if isinstance(exc, ingest_errors.DocumentNotFound):
-        return NotFound(msg, param="document_id", code="document_not_found")
-    if isinstance(exc, ingest_errors.CollectionExists):
-        return Conflict(msg, param="name", code="collection_exists")
-    if isinstance(exc, ingest_errors.InvalidFilter):
-        return BadRequest(msg, param="filters", code="invalid_filters")
-    if isinstance(exc, ingest_errors.QueryTimeout):
-        return APIError(
-            msg,
-            status_code=503,
-            error_type="service_unavailable",
-            code="query_timeout",
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, ingest_errors.StorageError):
-        return APIError(msg, status_code=507, error_type="server_error", code="storage_error")
-    if isinstance(exc, ingest_errors.InvalidName):
-        return BadRequest(msg, param="name", code="invalid_name")
-    if isinstance(exc, ingest_errors.StoreBusy):
-        return APIError(
-            msg,
-            status_code=409,
-            error_type="invalid_request_error",
-            code="collection_busy",
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, ingest_errors.EmbeddingMismatch):
-        return APIError(msg, status_code=409, error_type="invalid_request_error", code="embedding_mismatch")
+    for cls, status, param, code, retry in _INGEST_HTTP:
+        if isinstance(exc, cls):
+            return APIError(
+                msg,
+                status_code=status,
+                error_type=error_type_for_status(status),
+                param=param,
+                code=code,
+                headers={"Retry-After": "5"} if retry else None,
+            )
     return BadRequest(msg)
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from service.errors import APIError, BadRequest, InvalidModelOutput
+from service.errors import APIError, InvalidModelOutput, max_tokens_too_small
 from service.knowledge import KnowledgeService
 from service.llm import ChatModel, StructuredAttempt, Usage
 from service.llm.model import StructuredSpec
@@ -215,17 +215,12 @@ class RcaAnalyzer:
                 break
             except InvalidModelOutput as exc:
                 if exc.finish_reason == "length" and prepared.request.options.max_tokens is not None:
-                    need = max_tokens_of(output_schema(refs, prepared.bounds.compact()))
-                    least = (
-                        f"at least {need}"
-                        if need > prepared.max_tokens
-                        else f"more than {prepared.max_tokens}"
-                    )
-                    raise BadRequest(
-                        f"options.max_tokens={prepared.max_tokens} is too small for a valid analysis "
-                        f"(it was cut off); use options.max_tokens {least}",
-                        param="options.max_tokens", code="max_tokens_too_small",
-                    ) from exc  # fmt: skip
+                    raise max_tokens_too_small(
+                        param="options.max_tokens",
+                        max_tokens=prepared.max_tokens,
+                        need=max_tokens_of(output_schema(refs, prepared.bounds.compact())),
+                        what="a valid analysis",
+                    ) from exc
                 raise
             except APIError as exc:
                 if exc.status_code != 400 or not sent_grammar:

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from service.chat.route import PreparedRequest
-from service.errors import BadRequest, InvalidModelOutput
+from service.errors import InvalidModelOutput, max_tokens_too_small
 from service.llm import ChatModel, StructuredAttempt
 from service.llm.model import StructuredSpec
 from service.observability.metrics import Metrics
@@ -148,13 +148,12 @@ class CallDecoder:
             self.metrics.tool_calls.labels("any", "invalid").inc()
             if clients and exc.finish_reason == "length":
                 # The client's max_tokens cannot hold a valid call: say so, and what would.
-                need = constrained.min_call_tokens(allowed)
-                least = f"at least {need}" if need > max_tokens else f"more than {max_tokens}"
-                raise BadRequest(
-                    f"max_tokens={max_tokens} is too small for a valid call of "
-                    f"{', '.join(t.name for t in allowed)} (it was cut off); use max_tokens {least}",
-                    param="max_tokens", code="max_tokens_too_small",
-                ) from exc  # fmt: skip
+                raise max_tokens_too_small(
+                    param="max_tokens",
+                    max_tokens=max_tokens,
+                    need=constrained.min_call_tokens(allowed),
+                    what=f"a valid call of {', '.join(t.name for t in allowed)}",
+                ) from exc
             raise
 
     async def _native_step(
