@@ -55,6 +55,20 @@ class Conflict(APIError):
     error_type = "invalid_request_error"
 
 
+class ServiceUnavailable(APIError):
+    """Temporarily unable to answer (set `Retry-After`)."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class InsufficientStorage(APIError):
+    """Writing the store failed (disk full, read-only volume); nothing published was changed."""
+
+    status_code = 507
+    error_type = "server_error"
+
+
 class EngineUnavailable(APIError):
     """The engine is starting, restarting or gone: retry later."""
 

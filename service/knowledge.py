@@ -15,7 +15,14 @@ from ingest import errors as ingest_errors
 from ingest.knowledge_base import KnowledgeBase
 from ingest.types import DocumentInfo, IngestSummary, SearchHit
 from service.auth.context import can_read
-from service.errors import APIError, BadRequest, NotFound, error_type_for_status
+from service.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    InsufficientStorage,
+    NotFound,
+    ServiceUnavailable,
+)
 from service.jobs import Job, JobManager
 from service.observability import tracing
 from service.observability.index_stats import publish_index_stats, read_index_stats
@@ -24,34 +31,28 @@ from service.observability.metrics import Metrics
 logger = logging.getLogger("ragserve.knowledge")
 
 
-# The ingestion library's errors as HTTP: (error class, status, param, code, whether to retry).
-_INGEST_HTTP: tuple[tuple[type[ingest_errors.IngestError], int, str | None, str, bool], ...] = (
-    (ingest_errors.CollectionNotFound, 404, "collection", "collection_not_found", False),
-    (ingest_errors.DocumentNotFound, 404, "document_id", "document_not_found", False),
-    (ingest_errors.CollectionExists, 409, "name", "collection_exists", False),
-    (ingest_errors.InvalidFilter, 400, "filters", "invalid_filters", False),
-    (ingest_errors.QueryTimeout, 503, None, "query_timeout", True),
-    (ingest_errors.StorageError, 507, None, "storage_error", False),
-    (ingest_errors.InvalidName, 400, "name", "invalid_name", False),
-    (ingest_errors.StoreBusy, 409, None, "collection_busy", True),
-    (ingest_errors.EmbeddingMismatch, 409, None, "embedding_mismatch", False),
+# The ingestion library's errors as HTTP errors: (error, HTTP error, param, code).
+_INGEST_HTTP: tuple[tuple[type[ingest_errors.IngestError], type[APIError], str | None, str], ...] = (
+    (ingest_errors.CollectionNotFound, NotFound, "collection", "collection_not_found"),
+    (ingest_errors.DocumentNotFound, NotFound, "document_id", "document_not_found"),
+    (ingest_errors.CollectionExists, Conflict, "name", "collection_exists"),
+    (ingest_errors.InvalidFilter, BadRequest, "filters", "invalid_filters"),
+    (ingest_errors.QueryTimeout, ServiceUnavailable, None, "query_timeout"),
+    (ingest_errors.StorageError, InsufficientStorage, None, "storage_error"),
+    (ingest_errors.InvalidName, BadRequest, "name", "invalid_name"),
+    (ingest_errors.StoreBusy, Conflict, None, "collection_busy"),
+    (ingest_errors.EmbeddingMismatch, Conflict, None, "embedding_mismatch"),
 )
+_RETRY_LATER = (ingest_errors.QueryTimeout, ingest_errors.StoreBusy)
 
 
 def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
     """Translate the ingestion library's errors into HTTP errors with the same message."""
-    msg = str(exc)
-    for cls, status, param, code, retry in _INGEST_HTTP:
+    for cls, http_error, param, code in _INGEST_HTTP:
         if isinstance(exc, cls):
-            return APIError(
-                msg,
-                status_code=status,
-                error_type=error_type_for_status(status),
-                param=param,
-                code=code,
-                headers={"Retry-After": "5"} if retry else None,
-            )
-    return BadRequest(msg)
+            headers = {"Retry-After": "5"} if isinstance(exc, _RETRY_LATER) else None
+            return http_error(str(exc), param=param, code=code, headers=headers)
+    return BadRequest(str(exc))
 
 
 def collection_not_found(name: str) -> NotFound:
