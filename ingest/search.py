@@ -159,6 +159,61 @@ def fuse(
     )
 
 
+@dataclass(frozen=True)
+class PoolFusion:
+    """A candidate pool's fused scores and, per candidate, the evidence behind its score."""
+
+    scores: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    lexical_coverage: float
+    script_gap: float
+    weights: FusionWeights
+
+    def detail(self, i: int) -> dict[str, float]:
+        """Candidate i's own ranker scores and the query's fusion evidence, for debugging a ranking."""
+        return {
+            "dense": float(self.dense[i]),
+            "bm25": float(self.bm25[i]),
+            "lexical_coverage": round(self.lexical_coverage, 4),
+            "script_gap": round(self.script_gap, 4),
+            "dense_weight": round(self.weights.dense, 4),
+        }
+
+
+def fuse_pool(
+    query: str,
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    dense_ref: np.ndarray,
+    bm25_ref: np.ndarray,
+    *,
+    multilingual_embedder: bool,
+    lexical_coverage: float,
+    script_gap: float,
+) -> PoolFusion:
+    """`fuse` (the production method) of a candidate pool, with what each score came from."""
+    fused = fuse(
+        query,
+        dense,
+        bm25,
+        dense_ref,
+        bm25_ref,
+        multilingual_embedder=multilingual_embedder,
+        lexical_coverage=lexical_coverage,
+        script_gap=script_gap,
+    )
+    weights = fusion_weights(
+        query,
+        multilingual_embedder=multilingual_embedder,
+        bm25_found=len(bm25_ref) > 0,
+        dense_found=len(dense_ref) > 0,
+        lexical_coverage=lexical_coverage,
+        script_gap=script_gap,
+    )
+    return PoolFusion(fused, dense, bm25, lexical_coverage, script_gap, weights)
+
+
 def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """values scaled so that a ranker's worst candidate is 0 and its best 1 (clipped below at 0)."""
     if len(reference) == 0:
@@ -256,7 +311,7 @@ def search(
         # The script the answer is in, as either ranker's best chunk shows it (see `fusion_weights`).
         firsts = {int(b_pos[0]), int(d_pos[0])} if len(d_pos) else {int(b_pos[0])}
         gap = max(script_gap(query, _chunk_text(snap, p)) for p in firsts)
-    fused = fuse(
+    pooled = fuse_pool(
         query,
         dense_all,
         bm25_all,
@@ -266,28 +321,10 @@ def search(
         lexical_coverage=coverage,
         script_gap=gap,
     )
-    fs, fp = _top(fused, pool, top_k)
+    fs, fp = _top(pooled.scores, pool, top_k)
     _lap(timings, "fuse", t)
     where = {int(p): i for i, p in enumerate(pool)}
-    w = fusion_weights(
-        query,
-        multilingual_embedder=multilingual_embedder,
-        bm25_found=len(b_scores) > 0,
-        dense_found=len(d_scores) > 0,
-        lexical_coverage=coverage,
-        script_gap=gap,
-    )
-    # Each ranker's own score plus the query's fusion evidence, for debugging a ranking.
-    extra = {
-        int(p): {
-            "dense": float(dense_all[where[int(p)]]),
-            "bm25": float(bm25_all[where[int(p)]]),
-            "lexical_coverage": round(coverage, 4),
-            "script_gap": round(gap, 4),
-            "dense_weight": round(w.dense, 4),
-        }
-        for p in fp
-    }
+    extra = {int(p): pooled.detail(where[int(p)]) for p in fp}
     return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra)
 
 

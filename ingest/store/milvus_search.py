@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import IngestError
-from ingest.search import _lap, fuse, fusion_weights, script_gap
+from ingest.search import _lap, fuse_pool, script_gap
 from ingest.store.backend import QueryEncoder
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
@@ -177,7 +177,7 @@ class MilvusSearch:
             # The script the answer is in, as either ranker's best chunk shows it (`fusion_weights`).
             firsts = [bm25[0]["text"], dense[0]["text"]] if dense else [bm25[0]["text"]]
             gap = max(script_gap(query, text) for text in firsts)
-        fused = fuse(
+        pooled = fuse_pool(
             query,
             dense_all,
             bm25_all,
@@ -187,26 +187,12 @@ class MilvusSearch:
             lexical_coverage=coverage,
             script_gap=gap,
         )
-        order = np.argsort(-fused, kind="stable")[:top_k]
+        order = np.argsort(-pooled.scores, kind="stable")[:top_k]
         _lap(timings, "fuse", t)
-        w = fusion_weights(
-            query,
-            multilingual_embedder=multilingual,
-            bm25_found=len(b_ref) > 0,
-            dense_found=len(d_ref) > 0,
-            lexical_coverage=coverage,
-            script_gap=gap,
-        )
         hits = []
         for i in order.tolist():
-            hit = _hit(pool[keys[i]], float(fused[i]))
-            hit.metadata["scores"] = {
-                "dense": float(dense_all[i]),
-                "bm25": float(bm25_all[i]),
-                "lexical_coverage": round(coverage, 4),
-                "script_gap": round(gap, 4),
-                "dense_weight": round(w.dense, 4),
-            }
+            hit = _hit(pool[keys[i]], float(pooled.scores[i]))
+            hit.metadata["scores"] = pooled.detail(i)
             hits.append(hit)
         return hits
 
