@@ -154,23 +154,17 @@ class RagSettings(BaseModel):
     # (service/rag/support.py): "abstain" replaces a whole answer with the abstention sentence, "flag"
     # only lists them in the response's `grounding` field (streams always flag: their text is out).
     unsupported: Literal["abstain", "flag", "off"] = "abstain"
-    # Relevance gate (service/rag/relevance.py): when the question's similarity to the closest
-    # sentence of its passages is below the collection embedder's threshold, the answer is the
-    # abstention sentence and the model is not called ("abstain"); "off" always asks the model.
-    # Thresholds are per embedder (cosines of different models do not compare); one with no entry
-    # is never gated. 0.36 for the default embedder: chosen on the tuning sets by
-    # `python -m eval.relevance_gate` (docs/benchmarks.md).
+    # Relevance gate, follow-up search query: docs/grounding.md. "abstain": a question less similar to
+    # every passage sentence than its collection embedder's threshold gets "I don't know" without the
+    # model (0.36 for the default embedder, chosen by `python -m eval.relevance_gate`; an embedder
+    # without a threshold is never gated). condense: "history" | "model" | "off" (`eval.condense`).
     relevance_gate: Literal["abstain", "off"] = "abstain"
-    # A follow-up question ("and the second step?") searches with the conversation
-    # (service/rag/condense.py): "history" = the earlier user questions (up to condense_turns) + the
-    # follow-up; "model" = a standalone question written by the chat model (one short generation
-    # first); "off" = the last user message alone. Measured by `python -m eval.condense`.
-    condense: Literal["history", "model", "off"] = "history"
-    condense_turns: int = Field(default=2, ge=0, le=20)
-    condense_max_tokens: int = Field(default=64, ge=8, le=512)
     min_sentence_similarity: dict[str, float] = Field(
         default_factory=lambda: {"universal-sentence-encoder-multilingual-3": 0.36}
     )
+    condense: Literal["history", "model", "off"] = "history"
+    condense_turns: int = Field(default=2, ge=0, le=20)
+    condense_max_tokens: int = Field(default=64, ge=8, le=512)
     system_prompt_en: str | None = None
     system_prompt_zh: str | None = None
 
