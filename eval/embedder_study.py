@@ -100,9 +100,12 @@ def ranked_docs(
         hit = np.flatnonzero(bm25_all > 0)
         b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
         pool = np.unique(np.concatenate([d_pos, b_pos]))
-        gap = 0.0
+        gap: float | np.ndarray = 0.0
         if len(b_pos) and multilingual:
-            gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
+            if fusion == "zscore-firsts":  # one gap per query, from the two rankers' best chunks
+                gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
+            else:
+                gap = S.script_gaps(query, [str(texts[int(p)]) for p in pool])
         fused = S.fuse(
             query,
             dense_all[pool],

@@ -83,9 +83,7 @@ def hybrid_pool(
     hit = np.flatnonzero(bm25_all > 0)
     b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
     pool = np.unique(np.concatenate([d_pos, b_pos]))
-    gap = 0.0
-    if len(b_pos):
-        gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
+    gap = S.script_gaps(query, [str(texts[int(p)]) for p in pool]) if len(b_pos) else 0.0
     fused = S.fuse(
         query,
         dense_all[pool],

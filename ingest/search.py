@@ -18,6 +18,11 @@ embedder, dense results for a Chinese query are noise, and RRF lets that noise o
   shares few words with its answer, so the embedding, which bridges vocabulary, weighs as much.
   (Measured in docs/benchmarks.md: generated near-verbatim queries have coverage 1.0 at the
   median, hand-written paraphrases 0.63.)
+- with a multilingual embedder, the script gap between the query and each candidate chunk: BM25's
+  match of a chunk in another script rests on the few Latin identifiers both share, so for that
+  chunk the embedding leads; a same-script chunk is judged as any other (per candidate, so a mixed
+  zh/en collection neither silences BM25 for a Chinese question whose embedding points at an English
+  chunk, nor lets BM25 pick a Chinese chunk for a question whose answer is English).
 z-scores then let a ranker whose best hit stands far above its other candidates dominate one
 whose scores are flat.
 """
@@ -71,30 +76,52 @@ def fusion_weights(
 ) -> FusionWeights:
     """Weights from evidence: whether each ranker found anything, lexical coverage, query language.
 
-    `script_gap` is how far the query's CJK share is from that of the best chunk of either ranker
-    (0..1, the larger of the two): a Chinese question answered by English text (or the reverse)
-    shares only the Latin identifiers both contain, so BM25's word matches say little about meaning
-    there, and its weight fades with the gap the way an English-only embedder's fades with the
-    query's CJK share. Both rankers' best chunks count: in a collection mixing Chinese and English,
-    BM25 finds a same-script chunk sharing common words while the embedding points across scripts.
+    `script_gap` is how far the query's CJK share is from that of the chunk being scored (0..1,
+    `script_gap()`): a Chinese question answered by English text (or the reverse) shares only the
+    Latin identifiers both contain, so BM25's word matches say little about meaning there, and its
+    weight fades with the gap the way an English-only embedder's fades with the query's CJK share.
     """
+    w = dense_weights(
+        query,
+        multilingual_embedder=multilingual_embedder,
+        bm25_found=bm25_found,
+        dense_found=dense_found,
+        lexical_coverage=lexical_coverage,
+        script_gaps=np.array([script_gap], np.float64),
+        script_fade_power=script_fade_power,
+    )
+    dense = float(w[0])
+    return FusionWeights(dense, 1.0 - dense)
+
+
+def dense_weights(
+    query: str,
+    *,
+    multilingual_embedder: bool,
+    bm25_found: bool,
+    dense_found: bool,
+    lexical_coverage: float,
+    script_gaps: np.ndarray,
+    script_fade_power: float | None = None,
+) -> np.ndarray:
+    """The dense weight (`fusion_weights`) for each of a pool's candidates, given their script gaps."""
     if not bm25_found:
-        return FusionWeights(1.0, 0.0)
+        return np.ones(len(script_gaps))
     if not dense_found:
-        return FusionWeights(0.0, 1.0)
+        return np.zeros(len(script_gaps))
     c = min(max(lexical_coverage, 0.0), 1.0)
     share = DENSE_SHARE_PARAPHRASE * (1.0 - c) + DENSE_SHARE_VERBATIM * c
-    odds = share / (1.0 - share)
+    odds = np.full(len(script_gaps), share / (1.0 - share))
     if not multilingual_embedder:
         # An English-only model's similarity for CJK text is noise: fade it out by the CJK share.
         odds *= (1.0 - cjk_ratio(query)) ** 3
     else:
         # Only a model that bridges languages is worth trusting over a cross-script lexical match.
         power = SCRIPT_FADE_POWER if script_fade_power is None else script_fade_power
-        gap = min(max(script_gap, 0.0), 1.0)
-        if power and gap > 0:
-            odds /= max((1.0 - gap) ** power, 1e-6)
-    return FusionWeights(odds / (1.0 + odds), 1.0 / (1.0 + odds))
+        if power:
+            gaps = np.clip(np.asarray(script_gaps, np.float64), 0.0, 1.0)
+            odds /= np.maximum((1.0 - gaps) ** power, 1e-6)
+    return np.asarray(odds / (1.0 + odds), np.float64)
 
 
 def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -110,11 +137,13 @@ def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 # "zscore" is production; the others exist for `eval.fusion_study` and `eval.embedder_study`:
-# "zscore-flat" (coverage ignored, the fusion before issue 3's stemming work), "rrf" (reciprocal
-# ranks weighted like zscore), "rrf60" (plain reciprocal-rank fusion, k=60, equal weights) and
-# "minmax" (each ranker's scores scaled to 0..1 over its own candidates, equal weights).
+# "zscore-flat" (coverage ignored, the fusion before issue 3's stemming work), "zscore-noscript" /
+# "zscore-script1" (no script fade / its exponent 1), "zscore-firsts" (one script gap per query, the
+# larger of the two rankers' best chunks', as before session 18), "rrf" (reciprocal ranks weighted
+# like zscore), "rrf60" (plain reciprocal-rank fusion, k=60, equal weights) and "minmax" (each
+# ranker's scores scaled to 0..1 over its own candidates, equal weights).
 FUSION_METHODS: tuple[str, ...] = (
-    "zscore", "zscore-noscript", "zscore-script1", "zscore-flat", "rrf", "rrf60", "minmax"
+    "zscore", "zscore-noscript", "zscore-script1", "zscore-firsts", "zscore-flat", "rrf", "rrf60", "minmax"
 )  # fmt: skip
 RRF_K = 60
 
@@ -128,35 +157,36 @@ def fuse(
     *,
     multilingual_embedder: bool,
     lexical_coverage: float = 0.0,
-    script_gap: float = 0.0,
+    script_gap: float | np.ndarray = 0.0,
     method: str = "zscore",
 ) -> np.ndarray:
     """Fused scores of a candidate pool from both rankers' scores of it.
 
     `dense_ref` / `bm25_ref` are each ranker's own top candidates' scores (best first), the
     reference for how unusual a pool member's score is; `lexical_coverage` is
-    `LexicalIndex.coverage` of BM25's best chunk.
+    `LexicalIndex.coverage` of BM25's best chunk; `script_gap` is each pool member's
+    `script_gap(query, its text)` (or one value for all).
     """
-    w = fusion_weights(
+    if method == "minmax":
+        return (0.5 * _minmax(dense, dense_ref) + 0.5 * _minmax(bm25, bm25_ref)).astype(np.float32)
+    wd = dense_weights(
         query,
         multilingual_embedder=multilingual_embedder,
         bm25_found=len(bm25_ref) > 0,
         dense_found=len(dense_ref) > 0,
         lexical_coverage=0.0 if method == "zscore-flat" else lexical_coverage,
-        script_gap=script_gap,
+        script_gaps=np.broadcast_to(np.asarray(script_gap, np.float64), dense.shape),
         script_fade_power={"zscore-noscript": 0.0, "zscore-script1": 1.0}.get(method),
     )
     if method in ("rrf", "rrf60"):
         if method == "rrf60":
-            w = FusionWeights(0.5, 0.5)
+            wd = np.full(len(dense), 0.5)
         rd = _ranks(dense)
         rb = np.where(bm25 > 0, _ranks(bm25), np.inf)
-        return (w.dense / (RRF_K + rd) + w.bm25 / (RRF_K + rb)).astype(np.float32)
-    if method == "minmax":
-        return (0.5 * _minmax(dense, dense_ref) + 0.5 * _minmax(bm25, bm25_ref)).astype(np.float32)
-    return (w.dense * _standardize(dense, dense_ref) + w.bm25 * _standardize(bm25, bm25_ref)).astype(
-        np.float32
-    )
+        rrf: np.ndarray = wd / (RRF_K + rd) + (1.0 - wd) / (RRF_K + rb)
+        return rrf.astype(np.float32)
+    fused: np.ndarray = wd * _standardize(dense, dense_ref) + (1.0 - wd) * _standardize(bm25, bm25_ref)
+    return fused.astype(np.float32)
 
 
 def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -251,11 +281,10 @@ def search(
     dense_all = vectors.vectors_at(snap.index, pool) @ q
     bm25_all = b_all[pool] if b_all is not None else np.zeros(len(pool), np.float32)
     coverage = snap.bm25.coverage(q_tokens, int(b_pos[0])) if snap.bm25 is not None and len(b_pos) else 0.0
-    gap = 0.0
+    gaps = np.zeros(len(pool))
     if multilingual_embedder and len(b_pos):
-        # The script the answer is in, as either ranker's best chunk shows it (see `fusion_weights`).
-        firsts = {int(b_pos[0]), int(d_pos[0])} if len(d_pos) else {int(b_pos[0])}
-        gap = max(script_gap(query, _chunk_text(snap, p)) for p in firsts)
+        # How far each candidate's script is from the query's (see `fusion_weights`).
+        gaps = script_gaps(query, _chunk_texts(snap, pool))
     fused = fuse(
         query,
         dense_all,
@@ -264,27 +293,27 @@ def search(
         b_scores,
         multilingual_embedder=multilingual_embedder,
         lexical_coverage=coverage,
-        script_gap=gap,
+        script_gap=gaps,
     )
     fs, fp = _top(fused, pool, top_k)
     _lap(timings, "fuse", t)
     where = {int(p): i for i, p in enumerate(pool)}
-    w = fusion_weights(
+    wd = dense_weights(
         query,
         multilingual_embedder=multilingual_embedder,
         bm25_found=len(b_scores) > 0,
         dense_found=len(d_scores) > 0,
         lexical_coverage=coverage,
-        script_gap=gap,
+        script_gaps=gaps,
     )
-    # Each ranker's own score plus the query's fusion evidence, for debugging a ranking.
+    # Each ranker's own score plus the fusion's evidence for this chunk, for debugging a ranking.
     extra = {
         int(p): {
             "dense": float(dense_all[where[int(p)]]),
             "bm25": float(bm25_all[where[int(p)]]),
             "lexical_coverage": round(coverage, 4),
-            "script_gap": round(gap, 4),
-            "dense_weight": round(w.dense, 4),
+            "script_gap": round(float(gaps[where[int(p)]]), 4),
+            "dense_weight": round(float(wd[where[int(p)]]), 4),
         }
         for p in fp
     }
@@ -296,11 +325,17 @@ def script_gap(query: str, text: str) -> float:
     return abs(cjk_ratio(query) - cjk_ratio(text))
 
 
-def _chunk_text(snap: Snapshot, position: int) -> str:
-    """Text of the chunk at an index position ("" for a tombstone)."""
-    rid = int(snap.rowids[position])
-    row = snap.docs.chunk_rows([rid]).get(rid)
-    return str(row["text"]) if row else ""
+def script_gaps(query: str, texts: list[str]) -> np.ndarray:
+    """`script_gap` of the query against each text."""
+    q = cjk_ratio(query)
+    return np.array([abs(q - cjk_ratio(t)) for t in texts], np.float64)
+
+
+def _chunk_texts(snap: Snapshot, positions: np.ndarray) -> list[str]:
+    """Texts of the chunks at index positions ("" for a tombstone)."""
+    rids = [int(snap.rowids[int(p)]) for p in positions]
+    rows = snap.docs.chunk_rows(rids)
+    return [str(rows[r]["text"]) if r in rows else "" for r in rids]
 
 
 def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:

@@ -118,8 +118,7 @@ def bm25_text(tokens: list[str]) -> str:
 
 def query_terms(query: str) -> list[str]:
     """A query's BM25 terms (question words dropped, as `LexicalIndex.query_tokens` does)."""
-    words = [w for w in lexical.tokenize(query) if w not in lexical.QUESTION_WORDS]
-    return list(dict.fromkeys(lexical.DEFAULT.apply(words)))
+    return list(dict.fromkeys(lexical.DEFAULT.apply(lexical.query_words(query))))
 
 
 def create_collections(client: Any, call: Callable[..., Any], name: str, dimension: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import IngestError
-from ingest.search import _lap, fuse, fusion_weights, script_gap
+from ingest.search import _lap, dense_weights, fuse, script_gaps
 from ingest.store.backend import QueryEncoder
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
@@ -172,11 +172,10 @@ class MilvusSearch:
         b_ref = np.asarray([r["score"] for r in bm25], dtype=np.float32)
         coverage = self._coverage(name, coll, terms, bm25[0]["lexical"], record) if bm25 else 0.0
         multilingual = encoder.multilingual if encoder is not None else False
-        gap = 0.0
+        gaps = np.zeros(len(keys))
         if multilingual and bm25:
-            # The script the answer is in, as either ranker's best chunk shows it (`fusion_weights`).
-            firsts = [bm25[0]["text"], dense[0]["text"]] if dense else [bm25[0]["text"]]
-            gap = max(script_gap(query, text) for text in firsts)
+            # How far each candidate's script is from the query's (`ingest.search.fusion_weights`).
+            gaps = script_gaps(query, [str(pool[k]["text"]) for k in keys])
         fused = fuse(
             query,
             dense_all,
@@ -185,17 +184,17 @@ class MilvusSearch:
             b_ref,
             multilingual_embedder=multilingual,
             lexical_coverage=coverage,
-            script_gap=gap,
+            script_gap=gaps,
         )
         order = np.argsort(-fused, kind="stable")[:top_k]
         _lap(timings, "fuse", t)
-        w = fusion_weights(
+        wd = dense_weights(
             query,
             multilingual_embedder=multilingual,
             bm25_found=len(b_ref) > 0,
             dense_found=len(d_ref) > 0,
             lexical_coverage=coverage,
-            script_gap=gap,
+            script_gaps=gaps,
         )
         hits = []
         for i in order.tolist():
@@ -204,8 +203,8 @@ class MilvusSearch:
                 "dense": float(dense_all[i]),
                 "bm25": float(bm25_all[i]),
                 "lexical_coverage": round(coverage, 4),
-                "script_gap": round(gap, 4),
-                "dense_weight": round(w.dense, 4),
+                "script_gap": round(float(gaps[i]), 4),
+                "dense_weight": round(float(wd[i]), 4),
             }
             hits.append(hit)
         return hits
