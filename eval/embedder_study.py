@@ -116,6 +116,7 @@ def ranked_docs(
             lexical_coverage=coverage,
             script_gap=gap,
             method=fusion,
+            bm25_ref_size=min(CANDIDATES, int(np.isfinite(dense_all).sum())),  # live chunks
         )
         order = pool[np.argsort(-fused, kind="stable")]
     return m.dedupe(str(doc_of[int(p)]) for p in order if doc_of[int(p)])[:k]

@@ -93,6 +93,7 @@ def hybrid_pool(
         multilingual_embedder=True,
         lexical_coverage=coverage,
         script_gap=gap,
+        bm25_ref_size=min(CANDIDATES, int(np.isfinite(dense_all).sum())),  # live chunks
     )
     order = np.argsort(-fused, kind="stable")
     return pool[order], fused[order]

@@ -185,6 +185,7 @@ class MilvusSearch:
             multilingual_embedder=multilingual,
             lexical_coverage=coverage,
             script_gap=gaps,
+            bm25_ref_size=min(max(CANDIDATES, top_k), int(record.get("chunks", 0))),
         )
         order = np.argsort(-fused, kind="stable")[:top_k]
         _lap(timings, "fuse", t)

@@ -323,3 +323,35 @@ def test_hybrid_reports_each_chunks_script_gap(kb: KnowledgeBase, tmp_path: Path
     assert all(g > 0.9 for d, g in gaps.items() if d != "zh.md")
     weights = {h.document_id: h.metadata["scores"]["dense_weight"] for h in hits}
     assert all(weights[d] > 0.99 for d in weights if d != "zh.md") and weights["zh.md"] < 0.6
+
+
+def test_script_gaps_equal_script_gap_per_text() -> None:
+    texts = [
+        "",
+        "abc 数据库 etcd",
+        "磁盘使用率太高",
+        "The etcd database 12",
+        "",
+        "ＡＢＣ全角",
+        "À é 中文ひらがな한국어 @[`{",
+        "𠀀 😀 x",
+    ]
+    for query in ("etcd 数据库快要超过配额了", "pods restart", ""):
+        want = [S.script_gap(query, t) for t in texts]
+        assert S.script_gaps(query, texts) == pytest.approx(want)
+    assert len(S.script_gaps("q", [])) == 0
+
+
+def test_a_lone_bm25_match_first_in_both_rankers_stays_first() -> None:
+    """A small mixed collection: BM25 matches one Chinese chunk (A), which the embedding also ranks
+    first; English chunks (gap 1) are judged by the embedding alone. A lone BM25 match used to stand
+    at its own mean (z = 0) and lose to the embedding's second choice."""
+    dense = np.array([0.51, 0.36, 0.22, 0.20], np.float32)  # A, then English chunks
+    bm25 = np.array([2.8, 0.0, 0.0, 0.0], np.float32)
+    kw = {
+        "multilingual_embedder": True,
+        "lexical_coverage": 1.0,
+        "script_gap": np.array([0.0, 1.0, 1.0, 1.0]),
+    }
+    assert int(np.argmax(S.fuse("q", dense, bm25, dense, bm25[:1], bm25_ref_size=4, **kw))) == 0  # type: ignore[arg-type]
+    assert int(np.argmax(S.fuse("q", dense, bm25, dense, bm25[:1], **kw))) == 1  # type: ignore[arg-type]
