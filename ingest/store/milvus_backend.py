@@ -24,9 +24,12 @@ from ingest.store.milvus_schema import (
     DOCUMENT_ROWS,
     QUERY_WINDOW,
     RECORD_ID,
+    chunks_collection,
     collection_names,
+    create_chunks_collection,
     create_collections,
     decode_name,
+    is_chunks_collection_of,
 )
 from ingest.store.milvus_search import MilvusSearch
 from ingest.store.milvus_writer import MilvusWriter
@@ -70,7 +73,7 @@ class MilvusBackend(StoreBackend):
             raise StorageError(f"cannot open Milvus at {uri}: {one_line(exc)}{hint}") from exc
         self._lock = threading.Lock()
         self._writers: set[str] = set()  # collections this process is writing
-        self._loaded: set[str] = set()  # collections this process has loaded
+        self._loaded: set[str] = set()  # Milvus collections this process has loaded
         self._search = MilvusSearch(self.client, self.call)
 
     # ----- helpers --------------------------------------------------------------------------------
@@ -83,30 +86,34 @@ class MilvusBackend(StoreBackend):
         except Exception as exc:
             raise StorageError(f"Milvus {what} failed: {one_line(exc)}") from exc
 
-    def _load(self, name: str) -> None:
-        """Load a collection pair into memory once per process (a reopened Milvus Lite file, or a
+    def load(self, coll: str) -> None:
+        """Load a Milvus collection into memory once per process (a reopened Milvus Lite file, or a
         server restarted, starts with its collections released)."""
         with self._lock:
-            if name in self._loaded:
+            if coll in self._loaded:
                 return
-        for coll in collection_names(name):
-            self.call("load_collection", self.client.load_collection, coll)
+        self.call("load_collection", self.client.load_collection, coll)
         with self._lock:
-            self._loaded.add(name)
+            self._loaded.add(coll)
+
+    def forget(self, *colls: str) -> None:
+        """Collections dropped or re-created: load them again before use."""
+        with self._lock:
+            self._loaded.difference_update(colls)
 
     def _get_record(self, name: str) -> dict[str, Any] | None:
-        _chunks, docs = collection_names(name)
+        first, docs = collection_names(name)
         if not self.call("has_collection", self.client.has_collection, docs):
-            with self._lock:
-                self._loaded.discard(name)
+            self.forget(first, docs)
             return None
-        self._load(name)
+        self.load(docs)
         rows = self.call("get", self.client.get, docs, ids=[RECORD_ID], output_fields=["metadata"])
         if not rows:
             return None
         record = rows[0]["metadata"]
         if not isinstance(record, dict) or record.get("creating"):
             return None  # a first ingest that has not committed (or died): not a collection yet
+        self.load(chunks_collection(name, record))
         return dict(record)
 
     # ----- reading --------------------------------------------------------------------------------
@@ -191,16 +198,45 @@ class MilvusBackend(StoreBackend):
         if mode not in MODES:
             raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         record = self.record(name)
-        return self._search.search(
-            name, record, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
-        )
+        try:
+            return self._search.search(
+                name, record, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
+            )
+        except StorageError:
+            # A re-embedding switched to a new chunks collection and dropped the one this reader
+            # was about to search: search again on the record as it is now.
+            fresh = self.record(name)
+            if chunks_collection(name, fresh) == chunks_collection(name, record):
+                raise
+            return self._search.search(
+                name, fresh, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
+            )
 
     # ----- writing --------------------------------------------------------------------------------
     def create_pair(self, name: str, base: dict[str, Any]) -> None:
         """Create a new collection's Milvus pair (a writer's first step; `milvus_schema` lays it out)."""
         create_collections(self.client, self.call, name, int(base["dimension"]))
-        with self._lock:
-            self._loaded.discard(name)
+        self.forget(*collection_names(name))
+
+    def create_chunks(self, coll: str, dimension: int) -> None:
+        """Create a chunks collection for a re-embedding (dropping one a dead writer left there)."""
+        if self.call("has_collection", self.client.has_collection, coll):
+            self.call("drop_collection", self.client.drop_collection, coll)
+        create_chunks_collection(self.client, self.call, coll, dimension)
+        self.forget(coll)
+
+    def drop_chunks_except(self, name: str, keep: str) -> list[str]:
+        """Drop this collection's chunks collections other than `keep` (a re-embedding's old one, or
+        the unfinished new one of a writer that died); the names dropped."""
+        stray = [
+            c
+            for c in self.call("list_collections", self.client.list_collections)
+            if is_chunks_collection_of(name, c) and c != keep
+        ]
+        for coll in stray:
+            self.call("drop_collection", self.client.drop_collection, coll)
+        self.forget(*stray)
+        return stray
 
     @contextlib.contextmanager
     def writing(
@@ -232,12 +268,11 @@ class MilvusBackend(StoreBackend):
 
     def delete_collection(self, name: str) -> None:
         self.record(name)
-        chunks, docs = collection_names(name)
+        _first, docs = collection_names(name)
         # The documents collection (with the record) first: the name is gone for readers at once.
-        with self._lock:
-            self._loaded.discard(name)
+        self.forget(docs)
         self.call("drop_collection", self.client.drop_collection, docs)
-        self.call("drop_collection", self.client.drop_collection, chunks)
+        self.drop_chunks_except(name, keep="")
 
     def close(self) -> None:
         """Close the connection; with Milvus Lite also stop its in-process server, freeing the file

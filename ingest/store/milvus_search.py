@@ -24,6 +24,7 @@ from ingest.store.backend import QueryEncoder
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
     QUERY_WINDOW,
+    chunks_collection,
     collection_names,
     filter_expression,
     query_terms,
@@ -61,7 +62,7 @@ class MilvusSearch:
         expr = filter_expression(filters)
         if top_k <= 0 or int(record.get("chunks", 0)) == 0 or not query.strip() or expr == "":
             return []
-        chunks_coll, _docs = collection_names(name)
+        chunks_coll = chunks_collection(name, record)
         k = max(CANDIDATES, top_k)
         t = time.perf_counter()
         dense: list[dict[str, Any]] = []

@@ -8,6 +8,14 @@ deleted disappears when its row does. Unlike FAISS, where a whole ingest is publ
 reader may see some documents of a running ingest already replaced and others not yet. A writer
 records G in the collection record before writing; the next writer removes what a dead one left.
 On a server, a writer lease row keeps a second process from writing the same collection.
+
+Re-embedding (`ragserve reembed`): a Milvus collection's vector dimension is fixed, so the visible
+chunks are copied with new vectors into a new chunks collection (`milvus_schema.reembedded_name`;
+text, ids, BM25 terms unchanged) while readers keep searching the old one; `commit` then switches
+the record's `chunks_collection`, model and dimension in one row write, as FAISS publishes a
+version, and drops the old collection (a reader caught between the two searches again on the new
+record). A writer killed before the switch leaves the new collection behind: the next writer drops
+it, and readers never saw it.
 """
 
 from __future__ import annotations
@@ -29,13 +37,16 @@ from ingest.store import lexical
 from ingest.store.backend import CollectionWriter
 from ingest.store.collection import utc_now
 from ingest.store.milvus_schema import (
+    CHUNK_FIELDS,
     DOC_FIELDS,
     LEASE_ID,
     MAX_TEXT,
     RECORD_ID,
     bm25_text,
+    chunks_collection,
     collection_names,
     quote,
+    reembedded_name,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +76,9 @@ class MilvusWriter(CollectionWriter):
         self._base = base
         self.gen = uuid.uuid4().hex
         self.chunks_coll, self.docs_coll = collection_names(name)
+        if record is not None:
+            self.chunks_coll = chunks_collection(name, record)
+        self._reembedded: dict[str, Any] | None = None  # the record fields a re-embedding switches
         self._changed = False
         self._lease = False
         self._renewed = -math.inf
@@ -114,6 +128,9 @@ class MilvusWriter(CollectionWriter):
                 "collection %s: cleaning up after an interrupted ingest (generation %s)", self.name, stale
             )
             self._sweep(str(stale))
+        if self.record is not None:
+            for coll in self.b.drop_chunks_except(self.name, keep=self.chunks_coll):
+                log.warning("collection %s: dropped %s, left by an interrupted re-embedding", self.name, coll)
         self._pending_record["pending"] = self.gen
         self._put_row(RECORD_ID, self._pending_record)
 
@@ -276,18 +293,51 @@ class MilvusWriter(CollectionWriter):
         group: int,
         progress: Callable[[int, int], None],
     ) -> None:
-        # The vector field's dimension is fixed when a Milvus collection is made: re-embedding means
-        # a new collection pair, which this release does not build yet.
-        raise IngestError(
-            f"collection {self.name!r}: `ragserve reembed` is not available on the milvus store yet; "
-            f"re-ingest into a new collection with {model}, or reembed it on the faiss store and run "
-            "`ragserve store migrate --from faiss --to milvus`"
-        )
+        """Copy the visible chunks into a new chunks collection with new vectors (module docstring)."""
+        assert self.record is not None
+        new = reembedded_name(self.name, self.gen)
+        self.b.create_chunks(new, dimension)
+        self._reembedded = {"chunks_collection": new}  # dropped by `abort` until the switch
+        current = {
+            r["document_id"]: (r["gen"], int(r["chunks"]))
+            for r in self.b.document_rows(
+                self.name, ["document_id", "gen", "chunks"], int(self.record.get("documents", 0))
+            )
+        }
+        total = sum(n for _gen, n in current.values())
+        done = 0
+        for ids in _batches(current, REEMBED_BATCH):
+            expr = "document_id in [" + ", ".join(quote(d) for d in ids) + "]"
+            rows = self.b.query_all(
+                self.chunks_coll, expr, ["pk", *CHUNK_FIELDS, "lexical"], sum(current[d][1] for d in ids)
+            )
+            rows = [r for r in rows if current[r["document_id"]][0] == r["gen"]]
+            for start in range(0, len(rows), group):
+                part = rows[start : start + group]
+                vectors = np.asarray(encode(part), dtype=np.float32)
+                copies = [
+                    {**{k: r[k] for k in ("pk", *CHUNK_FIELDS, "lexical")}, "vector": v.tolist()}
+                    for r, v in zip(part, vectors, strict=True)
+                ]
+                self.b.call("insert", self.b.client.insert, new, copies)
+                done += len(part)
+                progress(done, total)
+                self._renew(every=LEASE_RENEW_S)
+        self._reembedded.update(embedding_model=model, dimension=dimension)
+        self._changed = True
 
     def commit(self) -> dict[str, Any]:
         record = dict(self._pending_record)
         record.pop("pending", None)
         record.pop("creating", None)
+        old_chunks = None
+        if self._reembedded is not None:
+            # Ready before the switch: flushed (Milvus Lite indexes flushed segments) and loaded.
+            new = str(self._reembedded["chunks_collection"])
+            self.b.call("flush", self.b.client.flush, new)
+            self.b.load(new)
+            record.update(self._reembedded)
+            old_chunks, self.chunks_coll = self.chunks_coll, new
         if self._changed or self.record is None:
             counts = self.b.document_rows(self.name, ["chunks"], int(record.get("documents", 0)))
             record.update(
@@ -297,7 +347,10 @@ class MilvusWriter(CollectionWriter):
                 bm25_analyzer=lexical.DEFAULT.to_json(),
                 updated_at=utc_now(),
             )
-        self._put_row(RECORD_ID, record)
+        self._put_row(RECORD_ID, record)  # the switch: one row
+        if old_chunks is not None:
+            self.b.drop_chunks_except(self.name, keep=self.chunks_coll)
+            self._reembedded = None
         if self.b.lite:
             # Milvus Lite searches unflushed rows by a scan in Python (2k 512-d chunks: ~100-500 ms a
             # query here); flushed segments are indexed (FAISS HNSW, inverted BM25 postings). A server
@@ -310,6 +363,10 @@ class MilvusWriter(CollectionWriter):
         return record
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._reembedded is not None:  # never switched to: readers never saw it
+                self.b.drop_chunks_except(self.name, keep=self.chunks_coll)
+                self._reembedded = None
         with contextlib.suppress(Exception):
             if self._pending_record.get("pending") == self.gen:
                 self._sweep(self.gen)
@@ -324,3 +381,19 @@ class MilvusWriter(CollectionWriter):
                         updated_at=utc_now(),
                     )
                 self._put_row(RECORD_ID, record)
+
+
+REEMBED_BATCH = 2000  # chunks read per query while re-embedding (documents are not split)
+
+
+def _batches(chunks_of: dict[str, tuple[str, int]], size: int) -> list[list[str]]:
+    """Document ids in groups of about `size` chunks."""
+    out: list[list[str]] = [[]]
+    count = 0
+    for doc_id, (_gen, n) in sorted(chunks_of.items()):
+        if out[-1] and count + n > size:
+            out.append([])
+            count = 0
+        out[-1].append(doc_id)
+        count += n
+    return [ids for ids in out if ids]

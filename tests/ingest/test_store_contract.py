@@ -26,7 +26,6 @@ from ingest.errors import (
     CollectionNotFound,
     DocumentNotFound,
     EmbeddingMismatch,
-    IngestError,
     InvalidFilter,
     SourceMissing,
 )
@@ -391,15 +390,113 @@ def test_cli_store_migrate(tmp_path: Path, corpus: Path) -> None:
 def test_reembed(store: KnowledgeBase, corpus: Path, minilm_embedder: Embedder, backend_kind: str) -> None:
     KnowledgeBase(None, minilm_embedder, backend=store.backend).ingest_paths("c", [corpus])
     hit = store.search("c", "crashed container logs", top_k=1)[0]  # served with the model that built it
-    if backend_kind == "milvus":
-        with pytest.raises(IngestError, match="not available on the milvus store"):
-            store.reembed("c")
-        assert store.info("c").embedding_model == minilm_embedder.model_id
-        assert store.search("c", "crashed container logs", top_k=1)[0].chunk_id == hit.chunk_id
-        return
+    before = store.info("c")
+    assert before.dimension == minilm_embedder.dimension != store.embedder.dimension  # 384 -> 512
     summary = store.reembed("c")
-    assert (
-        summary.chunks == store.chunk_count("c")
-        and store.info("c").embedding_model == store.embedder.model_id
-    )
+    info = store.info("c")
+    assert summary.chunks == store.chunk_count("c") == before.chunks
+    assert (info.embedding_model, info.dimension) == (store.embedder.model_id, store.embedder.dimension)
+    assert info.documents == before.documents and info.version > before.version
     assert store.search("c", "crashed container logs", top_k=1)[0].document_id == hit.document_id
+    for mode in ("bm25", "hybrid"):  # chunk ids, text and BM25 terms carried over
+        assert (
+            store.search("c", "CoreDNS upstream resolver", top_k=1, mode=mode)[0].document_id == "network.txt"
+        )
+    assert store.reembed("c").chunks == 0  # already on the configured model: nothing to do
+    if backend_kind == "milvus":  # the old chunks collection is gone; only the new one is left
+        b = store.backend
+        colls = [c for c in b.client.list_collections() if c.startswith("ragserve_c_")]  # type: ignore[attr-defined]
+        assert colls == [b.record("c")["chunks_collection"]]
+    # an ingest after the re-embedding writes the new collection, with the new model
+    store.ingest_paths("c", [corpus])
+    assert store.chunk_count("c") == before.chunks
+
+
+REEMBED_KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from ingest.embedding import Embedder
+from ingest.knowledge_base import KnowledgeBase
+from tests.ingest.test_store_contract import open_backend
+kind, where = sys.argv[1], Path(sys.argv[2])
+kb = KnowledgeBase(None, Embedder.load(device="cpu"), backend=open_backend(kind, where), embed_group=2)
+def progress(done, total):
+    print(f"progress {done}", flush=True)
+    time.sleep(0.3)
+kb.reembed("c", progress=progress)
+print("finished", flush=True)
+"""
+
+
+def test_kill_9_mid_reembed_keeps_the_old_vectors(
+    tmp_path: Path, embedder: Embedder, minilm_embedder: Embedder, backend_kind: str
+) -> None:
+    """Readers keep the collection as it was (old model, old vectors) when `ragserve reembed` dies
+    half-way; the next writer clears what it left and a second re-embedding completes."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\nDocument {i} about disk alerts on node {i}.\n")
+    old = KnowledgeBase(None, minilm_embedder, backend=open_backend(backend_kind, tmp_path))
+    old.ingest_paths("c", [src])
+    want = [h.chunk_id for h in old.search("c", "disk alerts on node 7", top_k=3)]
+    old.backend.close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", REEMBED_KILL_SCRIPT, backend_kind, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        for line in child.stdout:
+            if line.startswith("progress 6"):
+                break
+        else:
+            pytest.fail("the reembed child never got half-way")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    time.sleep(0.2)
+    kb = KnowledgeBase(None, embedder, backend=open_backend(backend_kind, tmp_path))
+    try:
+        info = kb.info("c")
+        assert (info.embedding_model, info.dimension) == (minilm_embedder.model_id, minilm_embedder.dimension)
+        # served with the model that built it, the same answers as before the attempt
+        assert [h.chunk_id for h in kb.search("c", "disk alerts on node 7", top_k=3)] == want
+        assert kb.reembed("c").chunks == kb.chunk_count("c") == 12
+        assert kb.info("c").embedding_model == embedder.model_id
+        assert kb.search("c", "disk alerts on node 7", top_k=1)[0].document_id == "doc07.md"
+        if backend_kind == "milvus":  # the dead writer's unfinished collection was dropped
+            b = kb.backend
+            colls = [c for c in b.client.list_collections() if c.startswith("ragserve_c_")]  # type: ignore[attr-defined]
+            assert colls == [b.record("c")["chunks_collection"]]
+    finally:
+        kb.backend.close()
+
+
+def test_readers_keep_answering_during_a_reembed(
+    store: KnowledgeBase, corpus: Path, minilm_embedder: Embedder
+) -> None:
+    KnowledgeBase(None, minilm_embedder, backend=store.backend).ingest_paths("c", [corpus])
+    errors: list[BaseException] = []
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def read_loop() -> None:
+        while not stop.is_set():
+            try:
+                hits = store.search("c", "CoreDNS upstream resolver", top_k=1)
+                answers.append(hits[0].document_id if hits else "")
+            except BaseException as exc:
+                errors.append(exc)
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    try:
+        store.reembed("c")
+        time.sleep(0.3)  # a few reads on the new vectors
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors, errors[:3]
+    assert answers and set(answers) == {"network.txt"}
