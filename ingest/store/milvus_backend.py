@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ingest.errors import CollectionNotFound, IngestError, StorageError, StoreBusy, one_line
 from ingest.search import MODES
 from ingest.store.backend import CollectionWriter, QueryEncoder, StoreBackend
 from ingest.store.milvus_schema import (
+    CHUNK_FIELDS,
     DOC_FIELDS,
     DOCS_PREFIX,
     DOCUMENT_ROWS,
@@ -30,6 +33,7 @@ from ingest.store.milvus_schema import (
     create_collections,
     decode_name,
     is_chunks_collection_of,
+    quote,
 )
 from ingest.store.milvus_search import MilvusSearch
 from ingest.store.milvus_writer import MilvusWriter
@@ -37,6 +41,12 @@ from ingest.store.names import validate_name
 from ingest.types import DocumentInfo, SearchHit
 
 log = logging.getLogger(__name__)
+
+
+def _chunk_order(row: dict[str, Any]) -> tuple[int, int, str]:
+    """A document's chunks in the order they were cut ("<document_id>#<n>"), then by offset."""
+    _doc, _sep, n = str(row["chunk_id"]).rpartition("#")
+    return (int(n) if n.isdigit() else 1 << 62, int(row.get("start") or 0), str(row["chunk_id"]))
 
 
 class MilvusBackend(StoreBackend):
@@ -183,6 +193,37 @@ class MilvusBackend(StoreBackend):
 
     def chunk_count(self, name: str) -> int:
         return int(self.record(name).get("chunks", 0))
+
+    def export_documents(self, name: str) -> list[dict[str, Any]]:
+        """Every document's full row (what a copy to another store needs), by id."""
+        record = self.record(name)
+        rows = self.document_rows(name, [*DOC_FIELDS, "metadata"], int(record.get("documents", 0)))
+        return sorted(rows, key=lambda r: str(r["document_id"]))
+
+    def export_chunks(
+        self, name: str, documents: dict[str, tuple[str, int]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The visible chunks of some documents (document_id -> (generation, chunks)), in order, with
+        their vectors (float32); BM25 surface tokens are not stored here (`tokens` None)."""
+        record = self.record(name)
+        expr = "document_id in [" + ", ".join(quote(d) for d in documents) + "]"
+        rows = self.query_all(
+            chunks_collection(name, record),
+            expr,
+            [*CHUNK_FIELDS, "vector"],
+            sum(n for _gen, n in documents.values()),
+        )
+        out: dict[str, list[dict[str, Any]]] = {d: [] for d in documents}
+        for r in rows:
+            if documents[r["document_id"]][0] != r["gen"]:
+                continue  # an older generation a running or dead writer has not removed yet
+            r["embedding"] = np.asarray(r.pop("vector"), dtype=np.float32)
+            r["tokens"] = None
+            r["metadata"] = dict(r.get("metadata") or {})
+            out[r["document_id"]].append(r)
+        for chunks in out.values():
+            chunks.sort(key=_chunk_order)
+        return out
 
     def search(
         self,

@@ -500,3 +500,74 @@ def test_readers_keep_answering_during_a_reembed(
         reader.join()
     assert not errors, errors[:3]
     assert answers and set(answers) == {"network.txt"}
+
+
+def test_migrate_milvus_to_faiss_without_reembedding(
+    tmp_path: Path, embedder: Embedder, minilm_embedder: Embedder, corpus: Path
+) -> None:
+    """The way back: a Milvus collection (re-embedded there, so its chunks live in a second chunks
+    collection) copied into FAISS gives the same vectors, BM25 tokens and answers as a FAISS ingest."""
+    from ingest.store.migrate import migrate_collection
+
+    milvus = KnowledgeBase(None, embedder, backend=open_backend("milvus", tmp_path / "m"))
+    direct = KnowledgeBase(None, embedder, backend=open_backend("faiss", tmp_path / "direct"))
+    target = open_backend("faiss", tmp_path / "f")
+    try:
+        KnowledgeBase(None, minilm_embedder, backend=milvus.backend).ingest_paths("c", [corpus])
+        milvus.reembed("c")
+        direct.ingest_paths("c", [corpus])
+        done: list[int] = []
+        s = migrate_collection(milvus.backend, target, "c", progress=lambda _n, i, _t: done.append(i))
+        assert s.verified and (s.copied, s.target_documents, s.target_chunks) == (
+            5,
+            5,
+            milvus.chunk_count("c"),
+        )
+        assert done == [1, 2, 3, 4, 5]
+        faiss = KnowledgeBase(None, embedder, backend=target)
+        info = faiss.info("c")
+        assert (info.embedding_model, info.dimension) == (embedder.model_id, embedder.dimension)
+        # BM25 tokens re-made from each chunk's indexed text: exactly a FAISS ingest's
+        got, want = target.snapshot("c").docs, direct.backend.snapshot("c").docs  # type: ignore[attr-defined]
+        assert sorted(got.token_lists()) == sorted(want.token_lists())
+        for mode in ("hybrid", "dense", "bm25"):
+            for q in ("crashed container logs", "磁盘使用率太高怎么办", "expired TLS certificates"):
+                expected = [h.chunk_id for h in milvus.search("c", q, top_k=2, mode=mode)]
+                assert [h.chunk_id for h in faiss.search("c", q, top_k=2, mode=mode)] == expected, (mode, q)
+                assert [h.chunk_id for h in direct.search("c", q, top_k=2, mode=mode)] == expected, (mode, q)
+        again = migrate_collection(milvus.backend, target, "c")
+        assert (again.copied, again.unchanged, again.verified) == (0, 5, True)
+        (corpus / "zh.md").unlink()
+        milvus.ingest_paths("c", [corpus], prune=True)
+        third = migrate_collection(milvus.backend, target, "c")
+        assert (third.copied, third.deleted, third.verified) == (0, 1, True)
+        assert faiss.ingest_paths("c", [corpus]).unchanged == 4  # the copy is an ingest's equal
+    finally:
+        milvus.backend.close()
+
+
+def test_cli_store_migrate_from_milvus(tmp_path: Path, corpus: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAGSERVE_STORE__MILVUS__URI": str(tmp_path / "m.db")}
+    data = ["--data-dir", str(tmp_path / "data")]
+    milvus_env = {**env, "RAGSERVE_STORE__BACKEND": "milvus"}
+    ingest = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "ingest", str(corpus / "runbooks"), "-c", "rb"],
+        env=milvus_env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "store", "migrate", "--from", "milvus", "--to", "faiss"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "rb: 2 copied, 0 unchanged, 0 deleted; 2/2 documents" in out.stdout and "verified" in out.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "collections", "--json"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert listed.returncode == 0 and [c["name"] for c in json.loads(listed.stdout)] == ["rb"]
+    same = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "store", "migrate", "--from", "faiss", "--to", "faiss"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert same.returncode == 1 and same.stderr.strip().endswith("--from and --to name the same store")
