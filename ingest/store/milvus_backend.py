@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ingest.store.milvus_schema import (
     DOC_FIELDS,
     DOCS_PREFIX,
     DOCUMENT_ROWS,
+    LEASE_ID,
     QUERY_WINDOW,
     RECORD_ID,
     chunks_collection,
@@ -36,7 +38,7 @@ from ingest.store.milvus_schema import (
     quote,
 )
 from ingest.store.milvus_search import MilvusSearch
-from ingest.store.milvus_writer import MilvusWriter
+from ingest.store.milvus_writer import LEASE_S, MilvusWriter
 from ingest.store.names import validate_name
 from ingest.types import DocumentInfo, SearchHit
 
@@ -255,7 +257,20 @@ class MilvusBackend(StoreBackend):
 
     # ----- writing --------------------------------------------------------------------------------
     def create_pair(self, name: str, base: dict[str, Any]) -> None:
-        """Create a new collection's Milvus pair (a writer's first step; `milvus_schema` lays it out)."""
+        """Create a new collection's Milvus pair (a writer's first step; `milvus_schema` lays it out).
+
+        A documents collection already there without a committed record is what a first ingest left
+        (it is dropped and made again), unless, on a server, a live writer lease in it says that
+        another process is making it right now."""
+        _first, docs = collection_names(name)
+        if not self.lite and self.call("has_collection", self.client.has_collection, docs):
+            self.load(docs)
+            rows = self.call("get", self.client.get, docs, ids=[LEASE_ID], output_fields=["metadata"])
+            lease = (rows[0]["metadata"] or {}) if rows else {}
+            if lease.get("holder") and time.time() - float(lease.get("renewed", 0)) < LEASE_S:
+                raise StoreBusy(
+                    f"collection {name!r} is being created by another process; retry when it finishes"
+                )
         create_collections(self.client, self.call, name, int(base["dimension"]))
         self.forget(*collection_names(name))
 

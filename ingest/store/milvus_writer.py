@@ -7,7 +7,12 @@ failure or after kill -9, every document is seen whole, old or new, never mixed;
 deleted disappears when its row does. Unlike FAISS, where a whole ingest is published at once, a
 reader may see some documents of a running ingest already replaced and others not yet. A writer
 records G in the collection record before writing; the next writer removes what a dead one left.
-On a server, a writer lease row keeps a second process from writing the same collection.
+On a server, a writer lease row keeps a second process from writing the same collection. Milvus
+has no compare-and-swap, so the lease is taken by read, write, wait `LEASE_SETTLE_S`, read again:
+of two writers that both found it free, the one whose write came first reads the other's and
+stops before writing anything. Each renewal and the commit check the lease first; a writer that
+finds another holder stops (StoreBusy) and, having lost the collection, leaves the record to the
+new holder, removing only chunks no document row points at.
 
 Re-embedding (`ragserve reembed`): a Milvus collection's vector dimension is fixed, so the visible
 chunks are copied with new vectors into a new chunks collection (`milvus_schema.reembedded_name`;
@@ -58,6 +63,8 @@ log = logging.getLogger(__name__)
 # a live writer renews it every LEASE_RENEW_S while it writes.
 LEASE_S = 120.0
 LEASE_RENEW_S = 20.0
+# Between writing the lease and reading it back: longer than another writer's read-to-write gap.
+LEASE_SETTLE_S = 1.0
 
 
 class MilvusWriter(CollectionWriter):
@@ -82,6 +89,7 @@ class MilvusWriter(CollectionWriter):
         self._changed = False
         self._lease = False
         self._renewed = -math.inf
+        self._lost = False  # another writer took the lease over
 
     # record and lease rows live in the documents collection
     def _put_row(self, doc_id: str, metadata: dict[str, Any], gen: str = "") -> None:
@@ -111,17 +119,7 @@ class MilvusWriter(CollectionWriter):
         else:
             self._pending_record = dict(self.record)
         if not self.b.lite:
-            rows = self.b.call(
-                "get", self.b.client.get, self.docs_coll, ids=[LEASE_ID], output_fields=["metadata"]
-            )
-            lease = (rows[0]["metadata"] or {}) if rows else {}
-            age = time.time() - float(lease.get("renewed", 0))
-            if lease.get("holder") and age < LEASE_S:
-                raise StoreBusy(
-                    f"collection {self.name!r} is being written by another process; retry when it "
-                    f"finishes (a writer that died frees it after {LEASE_S - age:.0f} s)"
-                )
-            self._renew()
+            self._take_lease()
         stale = self._pending_record.get("pending")
         if stale:
             log.warning(
@@ -134,17 +132,55 @@ class MilvusWriter(CollectionWriter):
         self._pending_record["pending"] = self.gen
         self._put_row(RECORD_ID, self._pending_record)
 
+    def _read_lease(self) -> dict[str, Any]:
+        rows = self.b.call(
+            "get", self.b.client.get, self.docs_coll, ids=[LEASE_ID], output_fields=["metadata"]
+        )
+        return dict((rows[0]["metadata"] or {}) if rows else {})
+
+    def _take_lease(self) -> None:
+        """Read, write, settle, read again (see the module docstring: no compare-and-swap)."""
+        lease = self._read_lease()
+        age = time.time() - float(lease.get("renewed", 0))
+        if lease.get("holder") and age < LEASE_S:
+            raise StoreBusy(
+                f"collection {self.name!r} is being written by another process; retry when it "
+                f"finishes (a writer that died frees it after {LEASE_S - age:.0f} s)"
+            )
+        self._put_row(LEASE_ID, {"holder": self.gen, "renewed": time.time()})
+        time.sleep(LEASE_SETTLE_S)
+        if self._read_lease().get("holder") != self.gen:
+            raise StoreBusy(
+                f"collection {self.name!r}: another process started writing it at the same moment; "
+                "retry when it finishes"
+            )
+        self._renewed = time.monotonic()
+        self._lease = True
+
+    def _check_lease(self) -> None:
+        """Still the holder? (a server only) Otherwise stop: another writer owns the collection now."""
+        if self.b.lite or not self._lease:
+            return
+        holder = self._read_lease().get("holder")
+        if holder != self.gen:
+            self._lost = True
+            raise StoreBusy(
+                f"collection {self.name!r}: this writer lost its lease to another one ({holder}); "
+                "its write stops, and what it did not finish is left out"
+            )
+
     def _renew(self, *, every: float = 0.0) -> None:
-        """Take or renew the writer lease (a server only), at most once per `every` seconds."""
+        """Renew the writer lease (a server only), at most once per `every` seconds."""
         if self.b.lite or time.monotonic() - self._renewed < every:
             return
+        self._check_lease()
         self._put_row(LEASE_ID, {"holder": self.gen, "renewed": time.time()})
         self._renewed = time.monotonic()
         self._lease = True
 
     def release(self) -> None:
-        """Drop the writer lease (never raises)."""
-        if self._lease:
+        """Drop the writer lease (never raises; a lost lease is the new holder's)."""
+        if self._lease and not self._lost:
             with contextlib.suppress(Exception):
                 self.b.call("delete", self.b.client.delete, self.docs_coll, ids=[LEASE_ID])
             self._lease = False
@@ -327,6 +363,7 @@ class MilvusWriter(CollectionWriter):
         self._changed = True
 
     def commit(self) -> dict[str, Any]:
+        self._check_lease()
         record = dict(self._pending_record)
         record.pop("pending", None)
         record.pop("creating", None)
@@ -367,6 +404,24 @@ class MilvusWriter(CollectionWriter):
             if self._reembedded is not None:  # never switched to: readers never saw it
                 self.b.drop_chunks_except(self.name, keep=self.chunks_coll)
                 self._reembedded = None
+        if self._lost:  # the record is the new holder's: only chunks no document row points at go
+            with contextlib.suppress(Exception):
+                switched = [
+                    r["document_id"]
+                    for r in self.b.call(
+                        "query",
+                        self.b.client.query,
+                        self.docs_coll,
+                        filter=f"gen == {quote(self.gen)}",
+                        output_fields=["gen"],
+                    )
+                ]
+                ids = ", ".join(quote(d) for d in switched)
+                keep = f" and not (document_id in [{ids}])" if switched else ""
+                self.b.call(
+                    "delete", self.b.client.delete, self.chunks_coll, filter=f"gen == {quote(self.gen)}{keep}"
+                )
+            return
         with contextlib.suppress(Exception):
             if self._pending_record.get("pending") == self.gen:
                 self._sweep(self.gen)
