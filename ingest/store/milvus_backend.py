@@ -241,6 +241,8 @@ class MilvusBackend(StoreBackend):
         if mode not in MODES:
             raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         record = self.record(name)
+        if encoder is not None and mode != "bm25":
+            encoder.check(name, record)
         try:
             return self._search.search(
                 name, record, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
@@ -251,6 +253,8 @@ class MilvusBackend(StoreBackend):
             fresh = self.record(name)
             if chunks_collection(name, fresh) == chunks_collection(name, record):
                 raise
+            if encoder is not None and mode != "bm25":
+                encoder.check(name, fresh)
             return self._search.search(
                 name, fresh, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
             )

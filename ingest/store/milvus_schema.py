@@ -132,14 +132,21 @@ def filter_expression(filters: dict[str, Any] | None) -> str | None:
     return " and ".join(parts) if parts else None
 
 
+def _server_safe(terms: list[str]) -> list[str]:
+    """Terms the server's `lowercase` and `removepunct` filters leave as they are (Milvus Lite ignores
+    those filters): our terms are lowercase already; a term of punctuation only ("_") would be kept
+    by Lite and dropped by a server, so it is dropped here, for both."""
+    return [t for t in terms if any(ch.isalnum() for ch in t)]
+
+
 def bm25_text(tokens: list[str]) -> str:
     """A chunk's BM25 terms from its surface tokens (as FAISS's BM25 indexes them), joined by spaces."""
-    return " ".join(lexical.DEFAULT.apply(tokens))
+    return " ".join(_server_safe(lexical.DEFAULT.apply(tokens)))
 
 
 def query_terms(query: str) -> list[str]:
     """A query's BM25 terms (question words dropped, as `LexicalIndex.query_tokens` does)."""
-    return list(dict.fromkeys(lexical.DEFAULT.apply(lexical.query_words(query))))
+    return list(dict.fromkeys(_server_safe(lexical.DEFAULT.apply(lexical.query_words(query)))))
 
 
 def create_collections(client: Any, call: Callable[..., Any], name: str, dimension: int) -> None:

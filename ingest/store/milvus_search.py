@@ -116,8 +116,11 @@ class MilvusSearch:
             search_params={"metric_type": "BM25"},
             output_fields=[*CHUNK_FIELDS, "lexical"],
         )
-        # Milvus Lite reports BM25 as a negated distance, a server as the score: the score is >= 0.
-        return [_row(h, abs(float(h["distance"]))) for h in res[0]]
+        # Milvus Lite reports BM25 as a negated distance, a server (2.5) as the score itself: the
+        # score is its absolute value, and the order is made here, whatever order the engine chose.
+        rows = [_row(h, abs(float(h["distance"]))) for h in res[0]]
+        rows.sort(key=lambda r: -float(r["score"]))
+        return rows
 
     def _visible(self, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows whose generation is their document's current one (see the module docstring)."""

@@ -571,3 +571,44 @@ def test_cli_store_migrate_from_milvus(tmp_path: Path, corpus: Path) -> None:
         env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert same.returncode == 1 and same.stderr.strip().endswith("--from and --to name the same store")
+
+
+def test_bm25_scores_are_positive_and_ordered(store: KnowledgeBase, corpus: Path) -> None:
+    """Milvus Lite reports BM25 as a negated distance, a server as the score: either way the store
+    answers with scores >= 0, best first, like FAISS's BM25."""
+    store.ingest_paths("c", [corpus])
+    for q in ("pod logs container crashed", "etcd quota database", "磁盘 扩容 告警"):
+        scores = [h.score for h in store.search("c", q, top_k=10, mode="bm25")]
+        assert scores and all(s > 0 for s in scores) and scores == sorted(scores, reverse=True), (q, scores)
+
+
+def test_milvus_terms_are_what_a_servers_analyzer_filters_leave() -> None:
+    """The server's `lowercase` and `removepunct` filters (Milvus Lite ignores them) change nothing in
+    the terms ragserve writes and queries: lowercase, and no term of punctuation only."""
+    from ingest.store.lexical import tokenize
+    from ingest.store.milvus_schema import bm25_text, query_terms
+
+    text = "Check mon_status _ __ on k8s-node: CEPH 磁盘告警（严重）ＡＢＣ 3.14 …"
+    for terms in (bm25_text(tokenize(text)).split(" "), query_terms(text)):
+        assert terms and all(t == t.lower() and any(ch.isalnum() for ch in t) for t in terms), terms
+
+
+def test_a_query_encoded_for_another_model_is_refused_not_searched(
+    store: KnowledgeBase, corpus: Path
+) -> None:
+    """The race a `reembed` opens: a query encoded for the record a reader saw, searched after the
+    switch. The store refuses it (StaleEncoder) and KnowledgeBase.search encodes it again."""
+    from ingest.store.backend import QueryEncoder, StaleEncoder
+
+    store.ingest_paths("c", [corpus])
+    emb = store.embedder
+    stale = QueryEncoder(emb.encode_query, emb.multilingual, "all-MiniLM-L6-v2")
+    with pytest.raises(StaleEncoder, match="now embedded with"):
+        store.backend.search(
+            "c", "CoreDNS", encoder=stale, top_k=1, mode="hybrid", filters=None, timings=None
+        )
+    fresh = QueryEncoder(emb.encode_query, emb.multilingual, emb.model_id)
+    hits = store.backend.search(
+        "c", "CoreDNS", encoder=fresh, top_k=1, mode="hybrid", filters=None, timings=None
+    )
+    assert hits[0].document_id == "network.txt"
