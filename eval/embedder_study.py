@@ -20,6 +20,7 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,85 @@ CANDIDATES = 50  # ingest.search's default
 
 def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class StudyCollection:
+    """A published collection version as the studies read it: every position's document and text."""
+
+    snap: Snapshot
+    rows: dict[int, dict[str, Any]]
+    doc_of: np.ndarray
+    texts: np.ndarray
+
+
+def load_collection(data_dir: Path, name: str, prog: str) -> StudyCollection | None:
+    """The collection's published version (None, with a one-line error on stderr, when there is none)."""
+    coll = data_dir / "collections" / name
+    manifest = read_manifest(coll)
+    if manifest is None:
+        print(f"{prog}: error: no collection {name!r} under {data_dir}", file=sys.stderr)
+        return None
+    snap = Snapshot.load(coll, manifest)
+    assert snap.bm25 is not None
+    rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
+    doc_of = np.array([rows.get(int(r), {}).get("document_id", "") for r in snap.rowids], dtype=object)
+    texts = np.array([str(rows.get(int(r), {}).get("text", "")) for r in snap.rowids], dtype=object)
+    return StudyCollection(snap, rows, doc_of, texts)
+
+
+def load_query_sets(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Query files (JSONL) by name, `queries_` dropped: `queries_runbooks_tune.jsonl` -> `runbooks_tune`."""
+    return {
+        p.stem.removeprefix("queries_"): [
+            json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+        for p in paths
+    }
+
+
+def rank_metrics(ranks: list[int | None], n: int, hits: tuple[int, ...] = (1, 3, 5)) -> dict[str, float]:
+    """hit@k for each k in `hits` and MRR@10 from each query's first relevant rank (None: not found)."""
+    out = {f"hit@{k}": sum(1 for r in ranks if r and r <= k) / n for k in hits}
+    out["mrr@10"] = sum(1 / r for r in ranks if r and r <= 10) / n
+    return out
+
+
+def hybrid_pool(
+    query: str,
+    dense_all: np.ndarray,
+    bm25_all: np.ndarray,
+    texts: np.ndarray,
+    coverage: float,
+    *,
+    multilingual: bool = True,
+    method: str = "zscore",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, fused scores) of the hybrid candidate pool, best first, as ingest.search fuses."""
+    d_pos = np.argsort(-dense_all, kind="stable")[:CANDIDATES]
+    hit = np.flatnonzero(bm25_all > 0)
+    b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
+    pool = np.unique(np.concatenate([d_pos, b_pos]))
+    gap: float | np.ndarray = 0.0
+    if len(b_pos) and multilingual:
+        if method == "zscore-firsts":  # one gap per query, from the two rankers' best chunks
+            gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
+        else:
+            gap = S.script_gaps(query, [str(texts[int(p)]) for p in pool])
+    fused = S.fuse(
+        query,
+        dense_all[pool],
+        bm25_all[pool],
+        dense_all[d_pos],
+        bm25_all[b_pos],
+        multilingual_embedder=multilingual,
+        lexical_coverage=coverage,
+        script_gap=gap,
+        bm25_ref_size=min(CANDIDATES, int(np.isfinite(dense_all).sum())),  # live chunks
+        method=method,
+    )
+    order = np.argsort(-fused, kind="stable")
+    return pool[order], fused[order]
 
 
 def chunk_vectors(snap: Snapshot, coll: str, emb: Embedder, cache_dir: Path) -> np.ndarray:
@@ -96,29 +176,9 @@ def ranked_docs(
         hit = np.flatnonzero(bm25_all > 0)
         order = hit[np.argsort(-bm25_all[hit], kind="stable")][: 4 * k + 40]
     else:
-        d_pos = np.argsort(-dense_all, kind="stable")[:CANDIDATES]
-        hit = np.flatnonzero(bm25_all > 0)
-        b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
-        pool = np.unique(np.concatenate([d_pos, b_pos]))
-        gap: float | np.ndarray = 0.0
-        if len(b_pos) and multilingual:
-            if fusion == "zscore-firsts":  # one gap per query, from the two rankers' best chunks
-                gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
-            else:
-                gap = S.script_gaps(query, [str(texts[int(p)]) for p in pool])
-        fused = S.fuse(
-            query,
-            dense_all[pool],
-            bm25_all[pool],
-            dense_all[d_pos],
-            bm25_all[b_pos],
-            multilingual_embedder=multilingual,
-            lexical_coverage=coverage,
-            script_gap=gap,
-            method=fusion,
-            bm25_ref_size=min(CANDIDATES, int(np.isfinite(dense_all).sum())),  # live chunks
+        order, _ = hybrid_pool(
+            query, dense_all, bm25_all, texts, coverage, multilingual=multilingual, method=fusion
         )
-        order = pool[np.argsort(-fused, kind="stable")]
     return m.dedupe(str(doc_of[int(p)]) for p in order if doc_of[int(p)])[:k]
 
 
@@ -133,25 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="compute threads of the C/numpy embedders")
     ap.add_argument("--json", type=Path, help="also write the table as JSON")
     args = ap.parse_args(argv)
-    coll = args.data_dir / "collections" / args.collection
-    manifest = read_manifest(coll)
-    if manifest is None:
-        print(
-            f"eval.embedder_study: error: no collection {args.collection!r} under {args.data_dir}",
-            file=sys.stderr,
-        )
+    study = load_collection(args.data_dir, args.collection, "eval.embedder_study")
+    if study is None:
         return 1
-    snap = Snapshot.load(coll, manifest)
+    snap, doc_of, texts = study.snap, study.doc_of, study.texts
     assert snap.bm25 is not None
-    rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
-    doc_of = np.array([rows.get(int(r), {}).get("document_id", "") for r in snap.rowids], dtype=object)
-    texts = np.array([str(rows.get(int(r), {}).get("text", "")) for r in snap.rowids], dtype=object)
-    sets = {
-        p.stem.removeprefix("queries_"): [
-            json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
-        for p in args.queries
-    }
+    sets = load_query_sets(args.queries)
     allq = [q for qs in sets.values() for q in qs]
     tokens = [snap.bm25.query_tokens(q["query"]) for q in allq]
     bm25 = np.stack([snap.bm25.scores(t) for t in tokens]).astype(np.float32)
@@ -185,10 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                     "n": len(qs),
                     "embedder": "-" if f == "bm25" else (bundled_model(name) or name),
                     "fusion": f,
-                    "hit@1": sum(r == 1 for r in ranks if r) / len(qs),
-                    "hit@3": sum(1 for r in ranks if r and r <= 3) / len(qs),
-                    "hit@5": sum(1 for r in ranks if r and r <= 5) / len(qs),
-                    "mrr@10": sum(1 / r for r in ranks if r and r <= 10) / len(qs),
+                    **rank_metrics(ranks, len(qs)),
                 }
                 table.append(row)
             at += len(qs)

@@ -27,12 +27,10 @@ from typing import Any
 import numpy as np
 
 from eval import metrics as m
-from eval.embedder_study import CANDIDATES, query_vectors
-from ingest import search as S
+from eval.embedder_study import hybrid_pool, load_collection, load_query_sets, query_vectors, rank_metrics
 from ingest.chunking import index_text
 from ingest.embedding import Embedder
 from ingest.store.collection import Snapshot
-from ingest.store.versions import read_manifest
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s+|(?<=[。！？；])|\n+")
 MIN_SENTENCE_CHARS = 8
@@ -75,30 +73,6 @@ def sentence_vectors(
     return vecs, np.asarray(owner)
 
 
-def hybrid_pool(
-    query: str, dense_all: np.ndarray, bm25_all: np.ndarray, texts: np.ndarray, coverage: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, fused scores) of the hybrid candidate pool, best first, as ingest.search fuses."""
-    d_pos = np.argsort(-dense_all, kind="stable")[:CANDIDATES]
-    hit = np.flatnonzero(bm25_all > 0)
-    b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
-    pool = np.unique(np.concatenate([d_pos, b_pos]))
-    gap = S.script_gaps(query, [str(texts[int(p)]) for p in pool]) if len(b_pos) else 0.0
-    fused = S.fuse(
-        query,
-        dense_all[pool],
-        bm25_all[pool],
-        dense_all[d_pos],
-        bm25_all[b_pos],
-        multilingual_embedder=True,
-        lexical_coverage=coverage,
-        script_gap=gap,
-        bm25_ref_size=min(CANDIDATES, int(np.isfinite(dense_all).sum())),  # live chunks
-    )
-    order = np.argsort(-fused, kind="stable")
-    return pool[order], fused[order]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, required=True)
@@ -110,32 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=int, default=0, help="time the reranker on this many queries")
     ap.add_argument("--json", type=Path, help="also write the table as JSON")
     args = ap.parse_args(argv)
-    coll = args.data_dir / "collections" / args.collection
-    manifest = read_manifest(coll)
-    if manifest is None:
-        print(
-            f"eval.rerank_study: error: no collection {args.collection!r} under {args.data_dir}",
-            file=sys.stderr,
-        )
+    study = load_collection(args.data_dir, args.collection, "eval.rerank_study")
+    if study is None:
         return 1
-    snap = Snapshot.load(coll, manifest)
+    snap, rows, doc_of, texts = study.snap, study.rows, study.doc_of, study.texts
     assert snap.bm25 is not None
-    emb = Embedder.load(str(manifest["embedding_model"]), device="cpu", threads=1)
-    rows = snap.docs.chunk_rows([int(r) for r in snap.rowids])
-    doc_of = np.array([rows.get(int(r), {}).get("document_id", "") for r in snap.rowids], dtype=object)
-    texts = np.array([str(rows.get(int(r), {}).get("text", "")) for r in snap.rowids], dtype=object)
+    emb = Embedder.load(str(snap.manifest["embedding_model"]), device="cpu", threads=1)
     svecs, owner = sentence_vectors(snap, args.collection, emb, rows, args.cache_dir)
     by_owner: dict[int, np.ndarray] = {}
     for pos in np.unique(owner):
         by_owner[int(pos)] = np.flatnonzero(owner == pos)
     cvecs = np.asarray(snap.index.reconstruct_n(0, len(snap.rowids)), dtype=np.float32)
     heads: list[list[int]] = []  # each query's candidates, for the latency run
-    sets = {
-        p.stem.removeprefix("queries_"): [
-            json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
-        for p in args.queries
-    }
+    sets = load_query_sets(args.queries)
     table: list[dict[str, Any]] = []
     weights = [float(w) for w in args.weights.split(",")]
     top_ns = [int(n) for n in args.top_n.split(",")]
@@ -167,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                     "n": len(qs),
                     "top_n": n,
                     "weight": w,
-                    "hit@1": sum(r == 1 for r in rs if r) / len(qs),
-                    "hit@3": sum(1 for r in rs if r and r <= 3) / len(qs),
-                    "mrr@10": sum(1 / r for r in rs if r and r <= 10) / len(qs),
+                    **rank_metrics(rs, len(qs), (1, 3)),
                 }
             )
     print(f"{'queries':<24} {'n':>4} {'top_n':>5} {'weight':>6} {'hit@1':>6} {'hit@3':>6} {'mrr':>6}")

@@ -196,6 +196,63 @@ def fuse(
     return fused.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class PoolFusion:
+    """A candidate pool's fused scores and, per candidate, the evidence behind its score."""
+
+    scores: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    lexical_coverage: float
+    script_gaps: np.ndarray  # each candidate's `script_gap` to the query
+    dense_weights: np.ndarray  # each candidate's dense weight (`dense_weights`)
+
+    def detail(self, i: int) -> dict[str, float]:
+        """Candidate i's own ranker scores and its fusion evidence, for debugging a ranking."""
+        return {
+            "dense": float(self.dense[i]),
+            "bm25": float(self.bm25[i]),
+            "lexical_coverage": round(self.lexical_coverage, 4),
+            "script_gap": round(float(self.script_gaps[i]), 4),
+            "dense_weight": round(float(self.dense_weights[i]), 4),
+        }
+
+
+def fuse_pool(
+    query: str,
+    dense: np.ndarray,
+    bm25: np.ndarray,
+    dense_ref: np.ndarray,
+    bm25_ref: np.ndarray,
+    *,
+    multilingual_embedder: bool,
+    lexical_coverage: float,
+    script_gaps: np.ndarray,
+    bm25_ref_size: int,
+) -> PoolFusion:
+    """`fuse` (the production method) of a candidate pool, with what each score came from."""
+    fused = fuse(
+        query,
+        dense,
+        bm25,
+        dense_ref,
+        bm25_ref,
+        multilingual_embedder=multilingual_embedder,
+        lexical_coverage=lexical_coverage,
+        script_gap=script_gaps,
+        bm25_ref_size=bm25_ref_size,
+    )
+    weights = dense_weights(
+        query,
+        multilingual_embedder=multilingual_embedder,
+        bm25_found=len(bm25_ref) > 0,
+        dense_found=len(dense_ref) > 0,
+        lexical_coverage=lexical_coverage,
+        script_gaps=script_gaps,
+    )
+    return PoolFusion(fused, dense, bm25, lexical_coverage, script_gaps, weights)
+
+
 def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """values scaled so that a ranker's worst candidate is 0 and its best 1 (clipped below at 0)."""
     if len(reference) == 0:
@@ -296,7 +353,7 @@ def search(
         rids = [int(snap.rowids[int(p)]) for p in pool]
         rows = snap.docs.chunk_rows(rids)
         gaps = script_gaps(query, [str(rows[r]["text"]) if r in rows else "" for r in rids])
-    fused = fuse(
+    pooled = fuse_pool(
         query,
         dense_all,
         bm25_all,
@@ -304,31 +361,13 @@ def search(
         b_scores,
         multilingual_embedder=multilingual_embedder,
         lexical_coverage=coverage,
-        script_gap=gaps,
+        script_gaps=gaps,
         bm25_ref_size=min(k, snap.chunks),
     )
-    fs, fp = _top(fused, pool, top_k)
+    fs, fp = _top(pooled.scores, pool, top_k)
     _lap(timings, "fuse", t)
     where = {int(p): i for i, p in enumerate(pool)}
-    wd = dense_weights(
-        query,
-        multilingual_embedder=multilingual_embedder,
-        bm25_found=len(b_scores) > 0,
-        dense_found=len(d_scores) > 0,
-        lexical_coverage=coverage,
-        script_gaps=gaps,
-    )
-    # Each ranker's own score plus the fusion's evidence for this chunk, for debugging a ranking.
-    extra = {
-        int(p): {
-            "dense": float(dense_all[where[int(p)]]),
-            "bm25": float(bm25_all[where[int(p)]]),
-            "lexical_coverage": round(coverage, 4),
-            "script_gap": round(float(gaps[where[int(p)]]), 4),
-            "dense_weight": round(float(wd[where[int(p)]]), 4),
-        }
-        for p in fp
-    }
+    extra = {int(p): pooled.detail(where[int(p)]) for p in fp}
     return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra, rows)
 
 

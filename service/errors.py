@@ -55,6 +55,20 @@ class Conflict(APIError):
     error_type = "invalid_request_error"
 
 
+class ServiceUnavailable(APIError):
+    """Temporarily unable to answer (set `Retry-After`)."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class InsufficientStorage(APIError):
+    """Writing the store failed (disk full, read-only volume); nothing published was changed."""
+
+    status_code = 507
+    error_type = "server_error"
+
+
 class EngineUnavailable(APIError):
     """The engine is starting, restarting or gone: retry later."""
 
@@ -100,6 +114,16 @@ class InvalidModelOutput(APIError):
     def __init__(self, message: str, *, code: str, finish_reason: str | None = None) -> None:
         super().__init__(message, code=code)
         self.finish_reason = finish_reason
+
+
+def max_tokens_too_small(*, param: str, max_tokens: int, need: int, what: str) -> BadRequest:
+    """The client's max_tokens cut off structured output (`what`): a 400 naming what would fit."""
+    least = f"at least {need}" if need > max_tokens else f"more than {max_tokens}"
+    return BadRequest(
+        f"{param}={max_tokens} is too small for {what} (it was cut off); use {param} {least}",
+        param=param,
+        code="max_tokens_too_small",
+    )
 
 
 def error_response(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -15,7 +15,14 @@ from ingest import errors as ingest_errors
 from ingest.knowledge_base import KnowledgeBase
 from ingest.types import DocumentInfo, IngestSummary, SearchHit
 from service.auth.context import can_read
-from service.errors import APIError, BadRequest, Conflict, NotFound
+from service.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    InsufficientStorage,
+    NotFound,
+    ServiceUnavailable,
+)
 from service.jobs import Job, JobManager
 from service.observability import tracing
 from service.observability.index_stats import publish_index_stats, read_index_stats
@@ -24,40 +31,28 @@ from service.observability.metrics import Metrics
 logger = logging.getLogger("ragserve.knowledge")
 
 
+# The ingestion library's errors as HTTP errors: (error, HTTP error, param, code).
+_INGEST_HTTP: tuple[tuple[type[ingest_errors.IngestError], type[APIError], str | None, str], ...] = (
+    (ingest_errors.CollectionNotFound, NotFound, "collection", "collection_not_found"),
+    (ingest_errors.DocumentNotFound, NotFound, "document_id", "document_not_found"),
+    (ingest_errors.CollectionExists, Conflict, "name", "collection_exists"),
+    (ingest_errors.InvalidFilter, BadRequest, "filters", "invalid_filters"),
+    (ingest_errors.QueryTimeout, ServiceUnavailable, None, "query_timeout"),
+    (ingest_errors.StorageError, InsufficientStorage, None, "storage_error"),
+    (ingest_errors.InvalidName, BadRequest, "name", "invalid_name"),
+    (ingest_errors.StoreBusy, Conflict, None, "collection_busy"),
+    (ingest_errors.EmbeddingMismatch, Conflict, None, "embedding_mismatch"),
+)
+_RETRY_LATER = (ingest_errors.QueryTimeout, ingest_errors.StoreBusy)
+
+
 def map_ingest_error(exc: ingest_errors.IngestError) -> APIError:
     """Translate the ingestion library's errors into HTTP errors with the same message."""
-    msg = str(exc)
-    if isinstance(exc, ingest_errors.CollectionNotFound):
-        return NotFound(msg, param="collection", code="collection_not_found")
-    if isinstance(exc, ingest_errors.DocumentNotFound):
-        return NotFound(msg, param="document_id", code="document_not_found")
-    if isinstance(exc, ingest_errors.CollectionExists):
-        return Conflict(msg, param="name", code="collection_exists")
-    if isinstance(exc, ingest_errors.InvalidFilter):
-        return BadRequest(msg, param="filters", code="invalid_filters")
-    if isinstance(exc, ingest_errors.QueryTimeout):
-        return APIError(
-            msg,
-            status_code=503,
-            error_type="service_unavailable",
-            code="query_timeout",
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, ingest_errors.StorageError):
-        return APIError(msg, status_code=507, error_type="server_error", code="storage_error")
-    if isinstance(exc, ingest_errors.InvalidName):
-        return BadRequest(msg, param="name", code="invalid_name")
-    if isinstance(exc, ingest_errors.StoreBusy):
-        return APIError(
-            msg,
-            status_code=409,
-            error_type="invalid_request_error",
-            code="collection_busy",
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(exc, ingest_errors.EmbeddingMismatch):
-        return APIError(msg, status_code=409, error_type="invalid_request_error", code="embedding_mismatch")
-    return BadRequest(msg)
+    for cls, http_error, param, code in _INGEST_HTTP:
+        if isinstance(exc, cls):
+            headers = {"Retry-After": "5"} if isinstance(exc, _RETRY_LATER) else None
+            return http_error(str(exc), param=param, code=code, headers=headers)
+    return BadRequest(str(exc))
 
 
 def collection_not_found(name: str) -> NotFound:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import IngestError
-from ingest.search import _lap, dense_weights, fuse, script_gaps
+from ingest.search import _lap, fuse_pool, script_gaps
 from ingest.store.backend import QueryEncoder
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
@@ -180,7 +180,7 @@ class MilvusSearch:
         if multilingual and bm25:
             # How far each candidate's script is from the query's (`ingest.search.fusion_weights`).
             gaps = script_gaps(query, [str(pool[k]["text"]) for k in keys])
-        fused = fuse(
+        pooled = fuse_pool(
             query,
             dense_all,
             bm25_all,
@@ -188,29 +188,15 @@ class MilvusSearch:
             b_ref,
             multilingual_embedder=multilingual,
             lexical_coverage=coverage,
-            script_gap=gaps,
+            script_gaps=gaps,
             bm25_ref_size=min(max(CANDIDATES, top_k), int(record.get("chunks", 0))),
         )
-        order = np.argsort(-fused, kind="stable")[:top_k]
+        order = np.argsort(-pooled.scores, kind="stable")[:top_k]
         _lap(timings, "fuse", t)
-        wd = dense_weights(
-            query,
-            multilingual_embedder=multilingual,
-            bm25_found=len(b_ref) > 0,
-            dense_found=len(d_ref) > 0,
-            lexical_coverage=coverage,
-            script_gaps=gaps,
-        )
         hits = []
         for i in order.tolist():
-            hit = _hit(pool[keys[i]], float(fused[i]))
-            hit.metadata["scores"] = {
-                "dense": float(dense_all[i]),
-                "bm25": float(bm25_all[i]),
-                "lexical_coverage": round(coverage, 4),
-                "script_gap": round(float(gaps[i]), 4),
-                "dense_weight": round(float(wd[i]), 4),
-            }
+            hit = _hit(pool[keys[i]], float(pooled.scores[i]))
+            hit.metadata["scores"] = pooled.detail(i)
             hits.append(hit)
         return hits
 

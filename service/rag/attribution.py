@@ -17,12 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from service.rag.prompt import CITE
+from service.rag.prompt import CITE, CJK_CHARS
 
 _CODE = re.compile(r"`([^`]+)`")
 _NUMBER = re.compile(r"\d+(?:[.:,]\d+)*%?")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_\-./]*")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 _STOP = frozenset(
     ("a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has", "have",
      "how", "if", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "then", "there",

@@ -14,7 +14,8 @@ from ingest.types import SearchHit
 Language = Literal["en", "zh"]
 TokenCounter = Callable[[str], Awaitable[int]]
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs (also service/rag/attribution.py)
+_CJK = re.compile(f"[{CJK_CHARS}]")
 CITE = re.compile(r"\[(\d{1,3})\]")  # a citation marker [n]; also service/rag/attribution.py, support.py
 # What the system templates tell the model to say when the passages lack the answer.
 ABSTENTIONS = ("I don't know based on the provided documents", "根据提供的文档，我不知道")

@@ -20,7 +20,7 @@ from service.tools import prompting, streaming
 from service.tools.runner import LoopState
 
 if TYPE_CHECKING:
-    from service.tools.service import ToolPlan
+    from service.tools.planning import ToolPlan
 
 # Request fields the gateway consumes; the engine never sees them on the guided path.
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "server_tools")

@@ -1,4 +1,8 @@
-"""`--prune` deletes only what earlier runs of the same source root created (issue 19, #5)."""
+"""`--prune` deletes only what earlier runs of the same source root created (issue 19, #5).
+
+That uploads and other source roots survive a prune is part of the store contract, on both
+backends: tests/ingest/test_store_contract.py::test_prune_only_touches_its_own_source_root.
+"""
 
 from __future__ import annotations
 
@@ -37,31 +41,6 @@ def test_missing_or_empty_source_root_deletes_nothing(
         kb.ingest_paths("c", [corpus], include=["*.nothing"], prune=True)
     assert _docs(kb) == before
     assert read_manifest(kb.root / "c")["version"] == version  # type: ignore[index]
-
-
-def test_prune_keeps_uploads_and_other_roots(kb: KnowledgeBase, corpus: Path, tmp_path: Path) -> None:
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "faq.md").write_text("# FAQ\n\nThe VPN needs a hardware token.\n")
-    kb.ingest_paths("c", [corpus])
-    kb.ingest_paths("c", [other])
-    upload = tmp_path / "staging" / "upload.txt"
-    upload.parent.mkdir()
-    upload.write_text("Uploaded over HTTP: the on-call rota is in the wiki.\n")
-    kb.ingest_files("c", [("upload.txt", upload)])
-    (corpus / "network.txt").unlink()
-    s = kb.ingest_paths("c", [corpus], prune=True)
-    assert s.deleted == 1
-    docs = _docs(kb)
-    assert "network.txt" not in docs and {"faq.md", "upload.txt", "zh.md"} <= docs
-    # The other root prunes its own documents only.
-    (other / "faq.md").unlink()
-    (other / "new.md").write_text("# New\n\nRotate the TLS certificates.\n")
-    s = kb.ingest_paths("c", [other], prune=True)
-    assert (s.added, s.deleted) == (1, 1)
-    assert {"upload.txt", "zh.md", "new.md"} <= _docs(kb) and "faq.md" not in _docs(kb)
-    with pytest.raises(SourceMissing, match="source root"):
-        kb.ingest_files("c", [("upload.txt", upload)], prune=True)
 
 
 def test_documents_from_before_roots_were_recorded_are_claimed_not_pruned(

@@ -119,6 +119,12 @@ def test_prune_only_touches_its_own_source_root(store: KnowledgeBase, corpus: Pa
     (corpus / "network.txt").unlink()
     assert store.ingest_paths("c", [corpus], prune=True).deleted == 1
     assert {"faq.md", "upload.txt", "zh.md"} <= _docs(store) and "network.txt" not in _docs(store)
+    # The other root prunes its own documents only.
+    (other / "faq.md").unlink()
+    (other / "new.md").write_text("# New\n\nRotate the TLS certificates.\n")
+    s = store.ingest_paths("c", [other], prune=True)
+    assert (s.added, s.deleted) == (1, 1)
+    assert {"upload.txt", "zh.md", "new.md"} <= _docs(store) and "faq.md" not in _docs(store)
     before = _docs(store)
     with pytest.raises(SourceMissing, match="nothing was ingested or deleted"):
         store.ingest_paths("c", [tmp_path / "unmounted"], prune=True)

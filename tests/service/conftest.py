@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -27,16 +29,30 @@ def fake_engine() -> Iterator[tuple[str, FakeVLLM]]:
         yield url, fake
 
 
+# Request and upload limits small enough for the size tests to reach.
+SERVER_LIMITS = {"max_request_bytes": 256 * 1024, "max_upload_bytes": 1024 * 1024, "shutdown_grace_s": 5}
+
+
+@contextmanager
+def corpus_gateway(
+    fake_engine: tuple[str, FakeVLLM],
+    embedder: object,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    **overrides: Any,
+) -> Iterator[Gateway]:
+    """A gateway with CORPUS ingested into `default`, in front of the fake engine; `overrides`:
+    more Settings fields (e.g. `store`)."""
+    engine_url, fake = fake_engine
+    settings = remote_settings(tmp_path_factory.mktemp(name), engine_url, server=SERVER_LIMITS, **overrides)
+    corpus = write_corpus(tmp_path_factory.mktemp("corpus"), CORPUS)
+    with serve_gateway(settings, embedder, corpus) as (url, _app):
+        yield Gateway(url=url, fake=fake, settings=settings)
+
+
 @pytest.fixture(scope="session")
 def gateway(
     fake_engine: tuple[str, FakeVLLM], shared_embedder: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    engine_url, fake = fake_engine
-    settings = remote_settings(
-        tmp_path_factory.mktemp("gateway-data"),
-        engine_url,
-        server={"max_request_bytes": 256 * 1024, "max_upload_bytes": 1024 * 1024, "shutdown_grace_s": 5},
-    )
-    corpus = write_corpus(tmp_path_factory.mktemp("corpus"), CORPUS)
-    with serve_gateway(settings, shared_embedder, corpus) as (url, _app):
-        yield Gateway(url=url, fake=fake, settings=settings)
+    with corpus_gateway(fake_engine, shared_embedder, tmp_path_factory, "gateway-data") as gw:
+        yield gw

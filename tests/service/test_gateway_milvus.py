@@ -14,25 +14,18 @@ import pytest
 
 from service.settings import StoreSettings
 from tests.service import test_gateway_api as api
-from tests.service.conftest import CORPUS
+from tests.service.conftest import CORPUS, corpus_gateway
 from tests.utils.fake_vllm import FakeVLLM
-from tests.utils.gateway import Gateway, remote_settings, serve_gateway, write_corpus
+from tests.utils.gateway import Gateway
 
 
 @pytest.fixture(scope="module")
 def milvus_gateway(
     fake_engine: tuple[str, FakeVLLM], shared_embedder: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    engine_url, fake = fake_engine
-    settings = remote_settings(
-        tmp_path_factory.mktemp("gateway-milvus"),
-        engine_url,
-        store=StoreSettings(backend="milvus"),
-        server={"max_request_bytes": 256 * 1024, "max_upload_bytes": 1024 * 1024, "shutdown_grace_s": 5},
-    )
-    corpus = write_corpus(tmp_path_factory.mktemp("corpus"), CORPUS)
-    with serve_gateway(settings, shared_embedder, corpus) as (url, _app):
-        yield Gateway(url=url, fake=fake, settings=settings)
+    store = StoreSettings(backend="milvus")
+    with corpus_gateway(fake_engine, shared_embedder, tmp_path_factory, "gateway-milvus", store=store) as gw:
+        yield gw
 
 
 @pytest.mark.parametrize(
