@@ -97,9 +97,12 @@ def hybrid_pool(
     hit = np.flatnonzero(bm25_all > 0)
     b_pos = hit[np.argsort(-bm25_all[hit], kind="stable")[:CANDIDATES]]
     pool = np.unique(np.concatenate([d_pos, b_pos]))
-    gap = 0.0
+    gap: float | np.ndarray = 0.0
     if len(b_pos) and multilingual:
-        gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
+        if method == "zscore-firsts":  # one gap per query, from the two rankers' best chunks
+            gap = max(S.script_gap(query, str(texts[int(p)])) for p in {int(b_pos[0]), int(d_pos[0])})
+        else:
+            gap = S.script_gaps(query, [str(texts[int(p)]) for p in pool])
     fused = S.fuse(
         query,
         dense_all[pool],
@@ -109,6 +112,7 @@ def hybrid_pool(
         multilingual_embedder=multilingual,
         lexical_coverage=coverage,
         script_gap=gap,
+        bm25_ref_size=min(CANDIDATES, int(np.isfinite(dense_all).sum())),  # live chunks
         method=method,
     )
     order = np.argsort(-fused, kind="stable")

@@ -118,7 +118,15 @@ def first_doc(
         return str(doc_of[int(np.argmax(bm25_all))]) if bm25_all.max() > 0 else ""
     pool, dp, bp, d_ref, b_ref = replay(query, dense_all, bm25_all)
     fused = S.fuse(
-        query, dp, bp, d_ref, b_ref, multilingual_embedder=False, lexical_coverage=coverage, method=fusion
+        query,
+        dp,
+        bp,
+        d_ref,
+        b_ref,
+        multilingual_embedder=False,
+        lexical_coverage=coverage,
+        method=fusion,
+        bm25_ref_size=min(50, int(np.isfinite(dense_all).sum())),
     )
     return str(doc_of[int(pool[int(np.argmax(fused))])])
 

@@ -20,6 +20,14 @@ was sent and retrieved (and how many refs the server had to drop), latency p50/p
     ragserve eval rca --url http://127.0.0.1:8000 --set sample --out DIR
     ragserve eval rca --url ... --set openshift --collection openshift --limit 25 --out DIR
     ragserve eval rca --url ... --set openshift-paraphrased --collection openshift --limit 20 --out DIR
+
+`--retrieval-only` needs no gateway and no model: the analysis' retrieval step (`RunbookFinder`:
+hybrid search, context guard, relevance threshold, more passages of the best runbook) runs in this
+process over the data dir's collections with the configured embedder and store, and the runbooks an
+analysis would cite are scored as above, with each alert's best relevance score (the dense cosine
+the threshold `rca.min_dense_score` applies to) so the threshold can be checked per embedder:
+
+    ragserve --data-dir DIR eval rca --retrieval-only --set sample --out OUT
 """
 
 from __future__ import annotations
@@ -257,6 +265,93 @@ def run(
     return rows
 
 
+def run_retrieval(
+    settings: Any, cases: list[dict[str, Any]], *, collection: str, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """The runbooks each analysis would cite, found in-process exactly as `POST /v1/rca` finds them."""
+    import asyncio
+    import tempfile
+
+    from ingest.embedding import Embedder
+    from ingest.knowledge_base import KnowledgeBase
+    from ingest.store.factory import backend_from_settings
+    from service.knowledge import KnowledgeService
+    from service.observability.metrics import Metrics
+    from service.rca.models import Alert
+    from service.rca.runbooks import RunbookFinder, relevance_score
+    from service.safety import GuardPipeline
+
+    def load(model: str) -> Embedder:
+        return Embedder.load(model, settings.embedding.device, settings.embedding.batch_size)
+
+    backend = backend_from_settings(settings)
+    kb = KnowledgeBase(
+        settings.collections_dir, load(settings.embedding.model), load_embedder=load, backend=backend
+    )
+    if not kb.exists(collection):
+        backend.close()
+        raise ValueError(
+            f"collection {collection!r} does not exist under {settings.data_dir}; ingest it first"
+        )
+    metrics = Metrics()
+    mode = settings.rca.default_mode
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="ragserve-eval-rca-") as tmp:
+        knowledge = KnowledgeService(kb, metrics, Path(tmp) / "jobs")
+        finder = RunbookFinder(
+            knowledge=knowledge, settings=settings, guard=GuardPipeline(settings.safety, metrics)
+        )
+        try:
+            for case in cases:
+                alert = Alert.model_validate(case["alert"])
+                t0 = time.perf_counter()
+                hits, relevant = asyncio.run(
+                    finder.find(collection, alert, mode=mode, top_k=None, min_score=None)
+                )
+                seconds = time.perf_counter() - t0
+                docs = list(dict.fromkeys(h.document_id for h in relevant))
+                top = hits[0] if hits else None
+                row: dict[str, Any] = {
+                    "id": case["id"],
+                    "expected": case["expected"],
+                    "seconds": seconds,
+                    "status": 200,
+                    "runbook_docs": docs[:5],
+                    "top_document": top.document_id if top else None,
+                    "top_relevance": round(relevance_score(top, mode), 4) if top else None,
+                }
+                if case["expected"] is None:
+                    row["abstained"] = not docs
+                else:
+                    row["hit@1"] = float(docs[:1] == [case["expected"]])
+                    row["hit@3"] = float(case["expected"] in docs[:3])
+                rows.append(row)
+                log(
+                    f"{case['id']:16s} {1000 * seconds:7.1f} ms top={row['top_document']} "
+                    f"relevance={row['top_relevance']} cited={','.join(docs[:3]) or '-'}"
+                )
+        finally:
+            backend.close()
+    return rows
+
+
+def summarize_retrieval(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Retrieval-only figures: hit rates, abstention, relevance scores either side of the threshold."""
+    full = summarize(rows)
+    keep = ("alerts", "runbook_hit@1", "runbook_hit@3", "abstention_on_no_runbook")
+    out: dict[str, Any] = {k: full[k] for k in keep}
+    with_rb = [
+        r["top_relevance"] for r in rows if r["expected"] is not None and r["top_relevance"] is not None
+    ]
+    without = [r["top_relevance"] for r in rows if r["expected"] is None and r["top_relevance"] is not None]
+    out["top_relevance_with_runbook_min_max"] = [min(with_rb), max(with_rb)] if with_rb else None
+    out["top_relevance_without_runbook_min_max"] = [min(without), max(without)] if without else None
+    lat = [1000 * r["seconds"] for r in rows]
+    out["retrieval_ms_p50"] = percentile(lat, 50) if lat else None
+    out["retrieval_ms_p95"] = percentile(lat, 95) if lat else None
+    return out
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     labeled = [r for r in rows if r["expected"] is not None and "hit@1" in r]
     negatives = [r for r in rows if r["expected"] is None and "abstained" in r]
@@ -305,6 +400,27 @@ def write_outputs(out: Path, doc: dict[str, Any]) -> None:
         "",
         "## Alerts",
         "",
+    ]
+    if doc.get("retrieval_only"):
+        lines.append(
+            report.md_table(
+                ["id", "ms", "expected", "top passage's document", "its relevance", "runbooks cited"],
+                [
+                    [
+                        r["id"],
+                        f"{1000 * r['seconds']:.1f}",
+                        r["expected"] or "(none)",
+                        r["top_document"] or "-",
+                        report.fmt(r["top_relevance"]),
+                        report.md_cell(", ".join(r["runbook_docs"]) or "-"),
+                    ]
+                    for r in doc["rows"]
+                ],
+            )
+        )
+        (out / "report.md").write_text("\n".join([*lines, ""]), encoding="utf-8")
+        return
+    lines += [
         report.md_table(
             ["id", "status", "s", "expected", "runbooks (documents)", "refs", "invalid", "dropped"],
             [
@@ -338,6 +454,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, help="options.max_tokens for each analysis")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument(
+        "--retrieval-only",
+        action="store_true",
+        help="no gateway or model: run the analysis' runbook retrieval in-process over the data dir",
+    )
 
 
 def cmd(args: argparse.Namespace) -> int:
@@ -352,6 +473,31 @@ def cmd(args: argparse.Namespace) -> int:
     else:
         cases = sample_cases()[: args.limit] if args.limit else sample_cases()
         collection = args.collection or "default"
+    if args.retrieval_only:
+        from service.settings import load_settings
+
+        settings = getattr(args, "settings", None) or load_settings()
+        rows = run_retrieval(settings, cases, collection=collection, log=lambda m: print(m, file=sys.stderr))
+        doc = {
+            "set": args.alert_set,
+            "collection": collection,
+            "url": f"none (retrieval only, in-process: {settings.data_dir}, {settings.store.backend})",
+            "options": {
+                "mode": settings.rca.default_mode,
+                "top_k": settings.rca.default_top_k,
+                "expand_chunks": settings.rca.expand_chunks,
+                "min_dense_score": settings.rca.min_dense_score,
+            },
+            "retrieval_only": True,
+            "embedding_model": settings.embedding.model,
+            "machine": report.machine(),
+            "summary": summarize_retrieval(rows),
+            "rows": rows,
+        }
+        write_outputs(args.out, doc)
+        print(json.dumps(doc["summary"], indent=1))
+        print(f"wrote {args.out}/metrics.json and report.md")
+        return 0
     options: dict[str, Any] = {"prometheus": False}
     if args.max_tokens:
         options["max_tokens"] = args.max_tokens

@@ -43,13 +43,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     store = p.add_subparsers(dest="store_command", required=True)
     m = store.add_parser(
         "migrate",
-        help="copy collections from the FAISS store into Milvus without re-embedding",
-        description="Copy collections (vectors, chunks, metadata) from the FAISS directories under the data "
-        "dir into the Milvus store of the settings (RAGSERVE_STORE__MILVUS__URI ...), incrementally: "
-        "unchanged documents are skipped, and the copy is verified by document and chunk counts.",
+        help="copy collections between the FAISS and Milvus stores without re-embedding",
+        description="Copy collections (vectors, chunks, metadata) between the FAISS directories under the "
+        "data dir and the Milvus store of the settings (RAGSERVE_STORE__MILVUS__URI ...), either way, "
+        "incrementally: unchanged documents are skipped, and the copy is verified by document and "
+        "chunk counts. Copy from a store that no writer is writing.",
     )
-    m.add_argument("--from", dest="source", choices=["faiss"], required=True, help="source store")
-    m.add_argument("--to", dest="target", choices=["milvus"], required=True, help="target store")
+    m.add_argument("--from", dest="source", choices=["faiss", "milvus"], required=True, help="source store")
+    m.add_argument("--to", dest="target", choices=["faiss", "milvus"], required=True, help="target store")
     m.add_argument(
         "--collection", "-c", action="append", default=[], help="only this collection (repeatable)"
     )
@@ -158,29 +159,46 @@ def cmd_reembed(args: argparse.Namespace) -> int:
 
 
 def cmd_store_migrate(args: argparse.Namespace) -> int:
-    """Copy FAISS collections into Milvus with a progress bar and a verification per collection."""
+    """Copy collections between stores with a progress bar and a verification per collection."""
     from tqdm import tqdm
 
     from ingest.store.factory import open_backend
-    from ingest.store.faiss_backend import FaissBackend
     from ingest.store.migrate import migrate_collection
 
+    if args.source == args.target:
+        print("ragserve store migrate: error: --from and --to name the same store", file=sys.stderr)
+        return 1
     settings: Any = getattr(args, "settings", None)
     root = Path(args.data_dir) / "collections"
-    source = FaissBackend(root)
     milvus: Any = getattr(getattr(settings, "store", None), "milvus", None)
-    try:
-        target = open_backend(
-            args.target,
+
+    def store_of(kind: str) -> Any:
+        return open_backend(
+            kind,
             collections_dir=root,
             milvus_uri=getattr(milvus, "uri", ""),
             milvus_token=getattr(milvus, "token", ""),
             milvus_db_name=getattr(milvus, "db_name", "default"),
         )
+
+    try:
+        source = store_of(args.source)
     except IngestError as exc:
         print(f"ragserve store migrate: error: {exc}", file=sys.stderr)
         return 1
-    names = args.collection or sorted(source.records())
+    try:
+        target = store_of(args.target)
+    except IngestError as exc:
+        source.close()
+        print(f"ragserve store migrate: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        names = args.collection or sorted(source.records())
+    except IngestError as exc:
+        source.close()
+        target.close()
+        print(f"ragserve store migrate: error: {exc}", file=sys.stderr)
+        return 1
     failed = 0
     try:
         for name in names:
@@ -210,6 +228,7 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
                 )
     finally:
         target.close()
+        source.close()
     return 1 if failed else 0
 
 

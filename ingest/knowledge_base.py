@@ -20,7 +20,7 @@ from ingest.ingest_run import IngestRun
 from ingest.loaders import Limits
 from ingest.search import MODES
 from ingest.sources import SourceFile, collect_files, normalize_document_id
-from ingest.store.backend import QueryEncoder, StoreBackend, info_from_record
+from ingest.store.backend import QueryEncoder, StaleEncoder, StoreBackend, info_from_record
 from ingest.store.collection import utc_now
 from ingest.store.faiss_backend import FaissBackend
 from ingest.store.names import NAME_RE, validate_name
@@ -172,13 +172,19 @@ class KnowledgeBase:
         validate_name(name)
         if mode not in MODES:
             raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-        encoder = None
-        if mode != "bm25":
-            emb = self.embedder_for(name, self.backend.record(name))
-            encoder = QueryEncoder(emb.encode_query, emb.multilingual)
-        return self.backend.search(
-            name, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
-        )
+        for attempt in (1, 2):
+            encoder = None
+            if mode != "bm25":
+                emb = self.embedder_for(name, self.backend.record(name))
+                encoder = QueryEncoder(emb.encode_query, emb.multilingual, emb.model_id)
+            try:
+                return self.backend.search(
+                    name, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
+                )
+            except StaleEncoder:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # ----- writing --------------------------------------------------------------------------------
     def _new_base(self) -> dict[str, Any]:

@@ -18,6 +18,11 @@ embedder, dense results for a Chinese query are noise, and RRF lets that noise o
   shares few words with its answer, so the embedding, which bridges vocabulary, weighs as much.
   (Measured in docs/benchmarks.md: generated near-verbatim queries have coverage 1.0 at the
   median, hand-written paraphrases 0.63.)
+- with a multilingual embedder, the script gap between the query and each candidate chunk: BM25's
+  match of a chunk in another script rests on the few Latin identifiers both share, so for that
+  chunk the embedding leads; a same-script chunk is judged as any other (per candidate, so a mixed
+  zh/en collection neither silences BM25 for a Chinese question whose embedding points at an English
+  chunk, nor lets BM25 pick a Chinese chunk for a question whose answer is English).
 z-scores then let a ranker whose best hit stands far above its other candidates dominate one
 whose scores are flat.
 """
@@ -71,30 +76,52 @@ def fusion_weights(
 ) -> FusionWeights:
     """Weights from evidence: whether each ranker found anything, lexical coverage, query language.
 
-    `script_gap` is how far the query's CJK share is from that of the best chunk of either ranker
-    (0..1, the larger of the two): a Chinese question answered by English text (or the reverse)
-    shares only the Latin identifiers both contain, so BM25's word matches say little about meaning
-    there, and its weight fades with the gap the way an English-only embedder's fades with the
-    query's CJK share. Both rankers' best chunks count: in a collection mixing Chinese and English,
-    BM25 finds a same-script chunk sharing common words while the embedding points across scripts.
+    `script_gap` is how far the query's CJK share is from that of the chunk being scored (0..1,
+    `script_gap()`): a Chinese question answered by English text (or the reverse) shares only the
+    Latin identifiers both contain, so BM25's word matches say little about meaning there, and its
+    weight fades with the gap the way an English-only embedder's fades with the query's CJK share.
     """
+    w = dense_weights(
+        query,
+        multilingual_embedder=multilingual_embedder,
+        bm25_found=bm25_found,
+        dense_found=dense_found,
+        lexical_coverage=lexical_coverage,
+        script_gaps=np.array([script_gap], np.float64),
+        script_fade_power=script_fade_power,
+    )
+    dense = float(w[0])
+    return FusionWeights(dense, 1.0 - dense)
+
+
+def dense_weights(
+    query: str,
+    *,
+    multilingual_embedder: bool,
+    bm25_found: bool,
+    dense_found: bool,
+    lexical_coverage: float,
+    script_gaps: np.ndarray,
+    script_fade_power: float | None = None,
+) -> np.ndarray:
+    """The dense weight (`fusion_weights`) for each of a pool's candidates, given their script gaps."""
     if not bm25_found:
-        return FusionWeights(1.0, 0.0)
+        return np.ones(len(script_gaps))
     if not dense_found:
-        return FusionWeights(0.0, 1.0)
+        return np.zeros(len(script_gaps))
     c = min(max(lexical_coverage, 0.0), 1.0)
     share = DENSE_SHARE_PARAPHRASE * (1.0 - c) + DENSE_SHARE_VERBATIM * c
-    odds = share / (1.0 - share)
+    odds = np.full(len(script_gaps), share / (1.0 - share))
     if not multilingual_embedder:
         # An English-only model's similarity for CJK text is noise: fade it out by the CJK share.
         odds *= (1.0 - cjk_ratio(query)) ** 3
     else:
         # Only a model that bridges languages is worth trusting over a cross-script lexical match.
         power = SCRIPT_FADE_POWER if script_fade_power is None else script_fade_power
-        gap = min(max(script_gap, 0.0), 1.0)
-        if power and gap > 0:
-            odds /= max((1.0 - gap) ** power, 1e-6)
-    return FusionWeights(odds / (1.0 + odds), 1.0 / (1.0 + odds))
+        if power:
+            gaps = np.clip(np.asarray(script_gaps, np.float64), 0.0, 1.0)
+            odds /= np.maximum((1.0 - gaps) ** power, 1e-6)
+    return np.asarray(odds / (1.0 + odds), np.float64)
 
 
 def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -110,11 +137,13 @@ def _standardize(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 # "zscore" is production; the others exist for `eval.fusion_study` and `eval.embedder_study`:
-# "zscore-flat" (coverage ignored, the fusion before issue 3's stemming work), "rrf" (reciprocal
-# ranks weighted like zscore), "rrf60" (plain reciprocal-rank fusion, k=60, equal weights) and
-# "minmax" (each ranker's scores scaled to 0..1 over its own candidates, equal weights).
+# "zscore-flat" (coverage ignored, the fusion before issue 3's stemming work), "zscore-noscript" /
+# "zscore-script1" (no script fade / its exponent 1), "zscore-firsts" (one script gap per query, the
+# larger of the two rankers' best chunks', as before session 18), "rrf" (reciprocal ranks weighted
+# like zscore), "rrf60" (plain reciprocal-rank fusion, k=60, equal weights) and "minmax" (each
+# ranker's scores scaled to 0..1 over its own candidates, equal weights).
 FUSION_METHODS: tuple[str, ...] = (
-    "zscore", "zscore-noscript", "zscore-script1", "zscore-flat", "rrf", "rrf60", "minmax"
+    "zscore", "zscore-noscript", "zscore-script1", "zscore-firsts", "zscore-flat", "rrf", "rrf60", "minmax"
 )  # fmt: skip
 RRF_K = 60
 
@@ -128,35 +157,43 @@ def fuse(
     *,
     multilingual_embedder: bool,
     lexical_coverage: float = 0.0,
-    script_gap: float = 0.0,
+    script_gap: float | np.ndarray = 0.0,
+    bm25_ref_size: int = 0,
     method: str = "zscore",
 ) -> np.ndarray:
     """Fused scores of a candidate pool from both rankers' scores of it.
 
     `dense_ref` / `bm25_ref` are each ranker's own top candidates' scores (best first), the
     reference for how unusual a pool member's score is; `lexical_coverage` is
-    `LexicalIndex.coverage` of BM25's best chunk.
+    `LexicalIndex.coverage` of BM25's best chunk; `script_gap` is each pool member's
+    `script_gap(query, its text)` (or one value for all). `bm25_ref_size`: how many candidates
+    BM25's reference stands for (min(candidates, chunks in the collection)); when BM25 matched
+    fewer chunks, the rest of its top list scores 0 and is counted so. Without it a lone BM25 match
+    stood at its own mean (z = 0), and once the script gap is judged per candidate, a chunk in the
+    other script, judged by the embedding alone, could outrank the chunk both rankers put first.
     """
-    w = fusion_weights(
+    if 0 < len(bm25_ref) < bm25_ref_size:
+        bm25_ref = np.concatenate([bm25_ref, np.zeros(bm25_ref_size - len(bm25_ref), bm25_ref.dtype)])
+    if method == "minmax":
+        return (0.5 * _minmax(dense, dense_ref) + 0.5 * _minmax(bm25, bm25_ref)).astype(np.float32)
+    wd = dense_weights(
         query,
         multilingual_embedder=multilingual_embedder,
         bm25_found=len(bm25_ref) > 0,
         dense_found=len(dense_ref) > 0,
         lexical_coverage=0.0 if method == "zscore-flat" else lexical_coverage,
-        script_gap=script_gap,
+        script_gaps=np.broadcast_to(np.asarray(script_gap, np.float64), dense.shape),
         script_fade_power={"zscore-noscript": 0.0, "zscore-script1": 1.0}.get(method),
     )
     if method in ("rrf", "rrf60"):
         if method == "rrf60":
-            w = FusionWeights(0.5, 0.5)
+            wd = np.full(len(dense), 0.5)
         rd = _ranks(dense)
         rb = np.where(bm25 > 0, _ranks(bm25), np.inf)
-        return (w.dense / (RRF_K + rd) + w.bm25 / (RRF_K + rb)).astype(np.float32)
-    if method == "minmax":
-        return (0.5 * _minmax(dense, dense_ref) + 0.5 * _minmax(bm25, bm25_ref)).astype(np.float32)
-    return (w.dense * _standardize(dense, dense_ref) + w.bm25 * _standardize(bm25, bm25_ref)).astype(
-        np.float32
-    )
+        rrf: np.ndarray = wd / (RRF_K + rd) + (1.0 - wd) / (RRF_K + rb)
+        return rrf.astype(np.float32)
+    fused: np.ndarray = wd * _standardize(dense, dense_ref) + (1.0 - wd) * _standardize(bm25, bm25_ref)
+    return fused.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -167,17 +204,17 @@ class PoolFusion:
     dense: np.ndarray
     bm25: np.ndarray
     lexical_coverage: float
-    script_gap: float
-    weights: FusionWeights
+    script_gaps: np.ndarray  # each candidate's `script_gap` to the query
+    dense_weights: np.ndarray  # each candidate's dense weight (`dense_weights`)
 
     def detail(self, i: int) -> dict[str, float]:
-        """Candidate i's own ranker scores and the query's fusion evidence, for debugging a ranking."""
+        """Candidate i's own ranker scores and its fusion evidence, for debugging a ranking."""
         return {
             "dense": float(self.dense[i]),
             "bm25": float(self.bm25[i]),
             "lexical_coverage": round(self.lexical_coverage, 4),
-            "script_gap": round(self.script_gap, 4),
-            "dense_weight": round(self.weights.dense, 4),
+            "script_gap": round(float(self.script_gaps[i]), 4),
+            "dense_weight": round(float(self.dense_weights[i]), 4),
         }
 
 
@@ -190,7 +227,8 @@ def fuse_pool(
     *,
     multilingual_embedder: bool,
     lexical_coverage: float,
-    script_gap: float,
+    script_gaps: np.ndarray,
+    bm25_ref_size: int,
 ) -> PoolFusion:
     """`fuse` (the production method) of a candidate pool, with what each score came from."""
     fused = fuse(
@@ -201,17 +239,18 @@ def fuse_pool(
         bm25_ref,
         multilingual_embedder=multilingual_embedder,
         lexical_coverage=lexical_coverage,
-        script_gap=script_gap,
+        script_gap=script_gaps,
+        bm25_ref_size=bm25_ref_size,
     )
-    weights = fusion_weights(
+    weights = dense_weights(
         query,
         multilingual_embedder=multilingual_embedder,
         bm25_found=len(bm25_ref) > 0,
         dense_found=len(dense_ref) > 0,
         lexical_coverage=lexical_coverage,
-        script_gap=script_gap,
+        script_gaps=script_gaps,
     )
-    return PoolFusion(fused, dense, bm25, lexical_coverage, script_gap, weights)
+    return PoolFusion(fused, dense, bm25, lexical_coverage, script_gaps, weights)
 
 
 def _minmax(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -306,11 +345,14 @@ def search(
     dense_all = vectors.vectors_at(snap.index, pool) @ q
     bm25_all = b_all[pool] if b_all is not None else np.zeros(len(pool), np.float32)
     coverage = snap.bm25.coverage(q_tokens, int(b_pos[0])) if snap.bm25 is not None and len(b_pos) else 0.0
-    gap = 0.0
+    gaps = np.zeros(len(pool))
+    rows: dict[int, dict[str, Any]] | None = None
     if multilingual_embedder and len(b_pos):
-        # The script the answer is in, as either ranker's best chunk shows it (see `fusion_weights`).
-        firsts = {int(b_pos[0]), int(d_pos[0])} if len(d_pos) else {int(b_pos[0])}
-        gap = max(script_gap(query, _chunk_text(snap, p)) for p in firsts)
+        # How far each candidate's script is from the query's (see `fusion_weights`); the rows read
+        # for it also serve the hits.
+        rids = [int(snap.rowids[int(p)]) for p in pool]
+        rows = snap.docs.chunk_rows(rids)
+        gaps = script_gaps(query, [str(rows[r]["text"]) if r in rows else "" for r in rids])
     pooled = fuse_pool(
         query,
         dense_all,
@@ -319,13 +361,14 @@ def search(
         b_scores,
         multilingual_embedder=multilingual_embedder,
         lexical_coverage=coverage,
-        script_gap=gap,
+        script_gaps=gaps,
+        bm25_ref_size=min(k, snap.chunks),
     )
     fs, fp = _top(pooled.scores, pool, top_k)
     _lap(timings, "fuse", t)
     where = {int(p): i for i, p in enumerate(pool)}
     extra = {int(p): pooled.detail(where[int(p)]) for p in fp}
-    return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra)
+    return _hits(snap, list(zip(fp.tolist(), fs.tolist(), strict=True)), extra, rows)
 
 
 def script_gap(query: str, text: str) -> float:
@@ -333,11 +376,30 @@ def script_gap(query: str, text: str) -> float:
     return abs(cjk_ratio(query) - cjk_ratio(text))
 
 
-def _chunk_text(snap: Snapshot, position: int) -> str:
-    """Text of the chunk at an index position ("" for a tombstone)."""
-    rid = int(snap.rowids[position])
-    row = snap.docs.chunk_rows([rid]).get(rid)
-    return str(row["text"]) if row else ""
+def script_gaps(query: str, texts: list[str]) -> np.ndarray:
+    """`script_gap` of the query against each text (`cjk_ratio` vectorized: one pass over all texts)."""
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    cjk = np.zeros(len(codes), bool)
+    for lo, hi in _CJK_RANGES:
+        cjk |= (codes >= lo) & (codes <= hi)
+    folded = codes | 32  # ASCII upper case to lower case
+    latin = ((codes >= 48) & (codes <= 57)) | ((folded >= 97) & (folded <= 122))
+    ends = np.cumsum([len(t) for t in texts], dtype=np.int64)
+    starts = ends - np.array([len(t) for t in texts], dtype=np.int64)
+
+    def per_text(mask: np.ndarray) -> np.ndarray:
+        sums = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+        counts: np.ndarray = (sums[ends] - sums[starts]).astype(np.float64)
+        return counts
+
+    n_cjk = per_text(cjk)
+    total = n_cjk + per_text(latin) / 4  # as `cjk_ratio`: a Latin letter counts a quarter
+    shares = np.divide(n_cjk, total, out=np.zeros(len(texts)), where=total > 0)
+    return np.asarray(np.abs(cjk_ratio(query) - shares), np.float64)
+
+
+# `ingest.chunking._CJK`'s ranges (ideographs, kana, hangul) as code points.
+_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))
 
 
 def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:
@@ -349,11 +411,16 @@ def _lap(timings: dict[str, float] | None, stage: str, since: float) -> float:
 
 
 def _hits(
-    snap: Snapshot, ranked: list[tuple[int, float]], extra: dict[int, dict[str, float]] | None
+    snap: Snapshot,
+    ranked: list[tuple[int, float]],
+    extra: dict[int, dict[str, float]] | None,
+    rows: dict[int, dict[str, Any]] | None = None,
 ) -> list[SearchHit]:
-    """Turn (position, score) pairs into hits with text and metadata from the docstore."""
+    """Turn (position, score) pairs into hits with text and metadata from the docstore (or `rows`,
+    when the caller has read them already)."""
     ids = [int(snap.rowids[p]) for p, _ in ranked]
-    rows = snap.docs.chunk_rows(ids)
+    if rows is None:
+        rows = snap.docs.chunk_rows(ids)
     hits: list[SearchHit] = []
     for (pos, score), rid in zip(ranked, ids, strict=True):
         row = rows.get(rid)

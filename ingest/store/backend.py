@@ -23,16 +23,34 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import Chunk
+from ingest.errors import IngestError
 from ingest.loaders.base import LoadedDocument
 from ingest.types import CollectionInfo, DocumentInfo, SearchHit
 
 
 @dataclass(frozen=True)
 class QueryEncoder:
-    """What dense search needs from the collection's embedder."""
+    """What dense search needs from the collection's embedder.
+
+    `model`: the embedding model it encodes with ("" = unchecked). A backend that finds its
+    collection recorded with another model (a `reembed` switched between the caller's look at the
+    record and the search) raises `StaleEncoder`; the caller encodes again for the new record.
+    """
 
     encode: Callable[[str], np.ndarray]
     multilingual: bool
+    model: str = ""
+
+    def check(self, name: str, record: dict[str, Any]) -> None:
+        """StaleEncoder when the collection's record names another embedding model."""
+        if self.model and record.get("embedding_model") != self.model:
+            raise StaleEncoder(
+                f"collection {name!r} is now embedded with {record.get('embedding_model')}, not {self.model}"
+            )
+
+
+class StaleEncoder(IngestError):
+    """The collection was re-embedded while a search was on its way: encode again (see QueryEncoder)."""
 
 
 class CollectionWriter(abc.ABC):

@@ -232,9 +232,10 @@ class FaissBackend(StoreBackend):
         filters: dict[str, Any] | None,
         timings: dict[str, float] | None,
     ) -> list[SearchHit]:
-        hits: list[SearchHit] = self._read(
-            name,
-            lambda snap: run_search(
+        def run(snap: Snapshot) -> list[SearchHit]:
+            if encoder is not None and mode != "bm25":
+                encoder.check(name, snap.manifest)
+            return run_search(
                 snap,
                 query,
                 embed=encoder.encode if encoder is not None else None,
@@ -243,8 +244,9 @@ class FaissBackend(StoreBackend):
                 mode=mode,
                 filters=filters,
                 timings=timings,
-            ),
-        )
+            )
+
+        hits: list[SearchHit] = self._read(name, run)
         return hits
 
     # ----- writing --------------------------------------------------------------------------------

@@ -11,29 +11,44 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ingest.errors import CollectionNotFound, IngestError, StorageError, StoreBusy, one_line
 from ingest.search import MODES
 from ingest.store.backend import CollectionWriter, QueryEncoder, StoreBackend
 from ingest.store.milvus_schema import (
+    CHUNK_FIELDS,
     DOC_FIELDS,
     DOCS_PREFIX,
     DOCUMENT_ROWS,
+    LEASE_ID,
     QUERY_WINDOW,
     RECORD_ID,
+    chunks_collection,
     collection_names,
+    create_chunks_collection,
     create_collections,
     decode_name,
+    is_chunks_collection_of,
+    quote,
 )
 from ingest.store.milvus_search import MilvusSearch
-from ingest.store.milvus_writer import MilvusWriter
+from ingest.store.milvus_writer import LEASE_S, MilvusWriter
 from ingest.store.names import validate_name
 from ingest.types import DocumentInfo, SearchHit
 
 log = logging.getLogger(__name__)
+
+
+def _chunk_order(row: dict[str, Any]) -> tuple[int, int, str]:
+    """A document's chunks in the order they were cut ("<document_id>#<n>"), then by offset."""
+    _doc, _sep, n = str(row["chunk_id"]).rpartition("#")
+    return (int(n) if n.isdigit() else 1 << 62, int(row.get("start") or 0), str(row["chunk_id"]))
 
 
 class MilvusBackend(StoreBackend):
@@ -70,7 +85,7 @@ class MilvusBackend(StoreBackend):
             raise StorageError(f"cannot open Milvus at {uri}: {one_line(exc)}{hint}") from exc
         self._lock = threading.Lock()
         self._writers: set[str] = set()  # collections this process is writing
-        self._loaded: set[str] = set()  # collections this process has loaded
+        self._loaded: set[str] = set()  # Milvus collections this process has loaded
         self._search = MilvusSearch(self.client, self.call)
 
     # ----- helpers --------------------------------------------------------------------------------
@@ -83,30 +98,34 @@ class MilvusBackend(StoreBackend):
         except Exception as exc:
             raise StorageError(f"Milvus {what} failed: {one_line(exc)}") from exc
 
-    def _load(self, name: str) -> None:
-        """Load a collection pair into memory once per process (a reopened Milvus Lite file, or a
+    def load(self, coll: str) -> None:
+        """Load a Milvus collection into memory once per process (a reopened Milvus Lite file, or a
         server restarted, starts with its collections released)."""
         with self._lock:
-            if name in self._loaded:
+            if coll in self._loaded:
                 return
-        for coll in collection_names(name):
-            self.call("load_collection", self.client.load_collection, coll)
+        self.call("load_collection", self.client.load_collection, coll)
         with self._lock:
-            self._loaded.add(name)
+            self._loaded.add(coll)
+
+    def forget(self, *colls: str) -> None:
+        """Collections dropped or re-created: load them again before use."""
+        with self._lock:
+            self._loaded.difference_update(colls)
 
     def _get_record(self, name: str) -> dict[str, Any] | None:
-        _chunks, docs = collection_names(name)
+        first, docs = collection_names(name)
         if not self.call("has_collection", self.client.has_collection, docs):
-            with self._lock:
-                self._loaded.discard(name)
+            self.forget(first, docs)
             return None
-        self._load(name)
+        self.load(docs)
         rows = self.call("get", self.client.get, docs, ids=[RECORD_ID], output_fields=["metadata"])
         if not rows:
             return None
         record = rows[0]["metadata"]
         if not isinstance(record, dict) or record.get("creating"):
             return None  # a first ingest that has not committed (or died): not a collection yet
+        self.load(chunks_collection(name, record))
         return dict(record)
 
     # ----- reading --------------------------------------------------------------------------------
@@ -177,6 +196,37 @@ class MilvusBackend(StoreBackend):
     def chunk_count(self, name: str) -> int:
         return int(self.record(name).get("chunks", 0))
 
+    def export_documents(self, name: str) -> list[dict[str, Any]]:
+        """Every document's full row (what a copy to another store needs), by id."""
+        record = self.record(name)
+        rows = self.document_rows(name, [*DOC_FIELDS, "metadata"], int(record.get("documents", 0)))
+        return sorted(rows, key=lambda r: str(r["document_id"]))
+
+    def export_chunks(
+        self, name: str, documents: dict[str, tuple[str, int]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The visible chunks of some documents (document_id -> (generation, chunks)), in order, with
+        their vectors (float32); BM25 surface tokens are not stored here (`tokens` None)."""
+        record = self.record(name)
+        expr = "document_id in [" + ", ".join(quote(d) for d in documents) + "]"
+        rows = self.query_all(
+            chunks_collection(name, record),
+            expr,
+            [*CHUNK_FIELDS, "vector"],
+            sum(n for _gen, n in documents.values()),
+        )
+        out: dict[str, list[dict[str, Any]]] = {d: [] for d in documents}
+        for r in rows:
+            if documents[r["document_id"]][0] != r["gen"]:
+                continue  # an older generation a running or dead writer has not removed yet
+            r["embedding"] = np.asarray(r.pop("vector"), dtype=np.float32)
+            r["tokens"] = None
+            r["metadata"] = dict(r.get("metadata") or {})
+            out[r["document_id"]].append(r)
+        for chunks in out.values():
+            chunks.sort(key=_chunk_order)
+        return out
+
     def search(
         self,
         name: str,
@@ -191,16 +241,62 @@ class MilvusBackend(StoreBackend):
         if mode not in MODES:
             raise IngestError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         record = self.record(name)
-        return self._search.search(
-            name, record, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
-        )
+        if encoder is not None and mode != "bm25":
+            encoder.check(name, record)
+        try:
+            return self._search.search(
+                name, record, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
+            )
+        except StorageError:
+            # A re-embedding switched to a new chunks collection and dropped the one this reader
+            # was about to search: search again on the record as it is now.
+            fresh = self.record(name)
+            if chunks_collection(name, fresh) == chunks_collection(name, record):
+                raise
+            if encoder is not None and mode != "bm25":
+                encoder.check(name, fresh)
+            return self._search.search(
+                name, fresh, query, encoder=encoder, top_k=top_k, mode=mode, filters=filters, timings=timings
+            )
 
     # ----- writing --------------------------------------------------------------------------------
     def create_pair(self, name: str, base: dict[str, Any]) -> None:
-        """Create a new collection's Milvus pair (a writer's first step; `milvus_schema` lays it out)."""
+        """Create a new collection's Milvus pair (a writer's first step; `milvus_schema` lays it out).
+
+        A documents collection already there without a committed record is what a first ingest left
+        (it is dropped and made again), unless, on a server, a live writer lease in it says that
+        another process is making it right now."""
+        _first, docs = collection_names(name)
+        if not self.lite and self.call("has_collection", self.client.has_collection, docs):
+            self.load(docs)
+            rows = self.call("get", self.client.get, docs, ids=[LEASE_ID], output_fields=["metadata"])
+            lease = (rows[0]["metadata"] or {}) if rows else {}
+            if lease.get("holder") and time.time() - float(lease.get("renewed", 0)) < LEASE_S:
+                raise StoreBusy(
+                    f"collection {name!r} is being created by another process; retry when it finishes"
+                )
         create_collections(self.client, self.call, name, int(base["dimension"]))
-        with self._lock:
-            self._loaded.discard(name)
+        self.forget(*collection_names(name))
+
+    def create_chunks(self, coll: str, dimension: int) -> None:
+        """Create a chunks collection for a re-embedding (dropping one a dead writer left there)."""
+        if self.call("has_collection", self.client.has_collection, coll):
+            self.call("drop_collection", self.client.drop_collection, coll)
+        create_chunks_collection(self.client, self.call, coll, dimension)
+        self.forget(coll)
+
+    def drop_chunks_except(self, name: str, keep: str) -> list[str]:
+        """Drop this collection's chunks collections other than `keep` (a re-embedding's old one, or
+        the unfinished new one of a writer that died); the names dropped."""
+        stray = [
+            c
+            for c in self.call("list_collections", self.client.list_collections)
+            if is_chunks_collection_of(name, c) and c != keep
+        ]
+        for coll in stray:
+            self.call("drop_collection", self.client.drop_collection, coll)
+        self.forget(*stray)
+        return stray
 
     @contextlib.contextmanager
     def writing(
@@ -232,12 +328,11 @@ class MilvusBackend(StoreBackend):
 
     def delete_collection(self, name: str) -> None:
         self.record(name)
-        chunks, docs = collection_names(name)
+        _first, docs = collection_names(name)
         # The documents collection (with the record) first: the name is gone for readers at once.
-        with self._lock:
-            self._loaded.discard(name)
+        self.forget(docs)
         self.call("drop_collection", self.client.drop_collection, docs)
-        self.call("drop_collection", self.client.drop_collection, chunks)
+        self.drop_chunks_except(name, keep="")
 
     def close(self) -> None:
         """Close the connection; with Milvus Lite also stop its in-process server, freeing the file

@@ -8,6 +8,10 @@ Per ragserve collection NAME, in the configured Milvus database (`store.milvus.d
   generation its visible chunks carry) and one reserved row, id "/" (never a document id), holding
   the collection's record (embedding model and dimension, created_at, version, counts, updated_at).
 Names are encoded into Milvus's alphabet (`_` -> `_0`, `-` -> `_1`, `.` -> `_2`).
+A vector field's dimension is fixed when a Milvus collection is made, so `ragserve reembed` builds a
+new chunks collection, `ragserve_c_<NAME>_r<generation>` (an encoded name never holds `_r`: no other
+collection's names start so), and the record's `chunks_collection` then names it; without that field
+the chunks live in `ragserve_c_<NAME>`.
 
 BM25 terms: `lexical` holds the chunk's terms as the FAISS backend's BM25 makes them
 (`ingest.store.lexical`: jieba words for CJK text, Snowball-stemmed English words, no stopwords),
@@ -74,9 +78,26 @@ def decode_name(encoded: str) -> str | None:
 
 
 def collection_names(name: str) -> tuple[str, str]:
-    """The Milvus collections (chunks, documents) of a ragserve collection."""
+    """The Milvus collections (first chunks collection, documents) of a ragserve collection."""
     enc = encode_name(name)
     return CHUNKS_PREFIX + enc, DOCS_PREFIX + enc
+
+
+def chunks_collection(name: str, record: dict[str, Any]) -> str:
+    """The chunks collection readers use now: the record names it after a re-embedding."""
+    current = record.get("chunks_collection")
+    return str(current) if current else collection_names(name)[0]
+
+
+def reembedded_name(name: str, generation: str) -> str:
+    """A new chunks collection for a re-embedding (see the module docstring)."""
+    return f"{collection_names(name)[0]}_r{generation}"
+
+
+def is_chunks_collection_of(name: str, coll: str) -> bool:
+    """Whether a Milvus collection is one of this ragserve collection's chunks collections."""
+    first = collection_names(name)[0]
+    return coll == first or coll.startswith(first + "_r")
 
 
 def quote(value: Any) -> str:
@@ -111,15 +132,21 @@ def filter_expression(filters: dict[str, Any] | None) -> str | None:
     return " and ".join(parts) if parts else None
 
 
+def _server_safe(terms: list[str]) -> list[str]:
+    """Terms the server's `lowercase` and `removepunct` filters leave as they are (Milvus Lite ignores
+    those filters): our terms are lowercase already; a term of punctuation only ("_") would be kept
+    by Lite and dropped by a server, so it is dropped here, for both."""
+    return [t for t in terms if any(ch.isalnum() for ch in t)]
+
+
 def bm25_text(tokens: list[str]) -> str:
     """A chunk's BM25 terms from its surface tokens (as FAISS's BM25 indexes them), joined by spaces."""
-    return " ".join(lexical.DEFAULT.apply(tokens))
+    return " ".join(_server_safe(lexical.DEFAULT.apply(tokens)))
 
 
 def query_terms(query: str) -> list[str]:
     """A query's BM25 terms (question words dropped, as `LexicalIndex.query_tokens` does)."""
-    words = [w for w in lexical.tokenize(query) if w not in lexical.QUESTION_WORDS]
-    return list(dict.fromkeys(lexical.DEFAULT.apply(words)))
+    return list(dict.fromkeys(_server_safe(lexical.DEFAULT.apply(lexical.query_words(query)))))
 
 
 def create_collections(client: Any, call: Callable[..., Any], name: str, dimension: int) -> None:
@@ -127,12 +154,40 @@ def create_collections(client: Any, call: Callable[..., Any], name: str, dimensi
 
     `client` is a pymilvus MilvusClient; `call(what, fn, *args, **kwargs)` makes one Milvus call.
     """
-    from pymilvus import DataType, Function, FunctionType, MilvusClient
+    from pymilvus import DataType, MilvusClient
 
     chunks, docs = collection_names(name)
     for coll in (docs, chunks):  # left by a first ingest that died before committing
         if call("has_collection", client.has_collection, coll):
             call("drop_collection", client.drop_collection, coll)
+    create_chunks_collection(client, call, chunks, dimension)
+    d = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    d.add_field("document_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
+    d.add_field("source", DataType.VARCHAR, max_length=MAX_TEXT)
+    d.add_field("origin", DataType.VARCHAR, max_length=MAX_ID)
+    d.add_field("sha256", DataType.VARCHAR, max_length=64)
+    d.add_field("chunks", DataType.INT64)
+    d.add_field("ingested_at", DataType.VARCHAR, max_length=32)
+    d.add_field("root", DataType.VARCHAR, max_length=MAX_TEXT, nullable=True)
+    d.add_field("gen", DataType.VARCHAR, max_length=64)
+    d.add_field("metadata", DataType.JSON)
+    d.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
+    dip = client.prepare_index_params()
+    dip.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
+    call(
+        "create_collection",
+        client.create_collection,
+        docs,
+        schema=d,
+        index_params=dip,
+        consistency_level="Strong",
+    )
+
+
+def create_chunks_collection(client: Any, call: Callable[..., Any], coll: str, dimension: int) -> None:
+    """Create one chunks collection (vectors of `dimension`, BM25 over `lexical`)."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
     s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
     s.add_field("chunk_id", DataType.VARCHAR, max_length=MAX_ID)
@@ -177,29 +232,8 @@ def create_collections(client: Any, call: Callable[..., Any], name: str, dimensi
     call(
         "create_collection",
         client.create_collection,
-        chunks,
+        coll,
         schema=s,
         index_params=ip,
-        consistency_level="Strong",
-    )
-    d = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    d.add_field("document_id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID)
-    d.add_field("source", DataType.VARCHAR, max_length=MAX_TEXT)
-    d.add_field("origin", DataType.VARCHAR, max_length=MAX_ID)
-    d.add_field("sha256", DataType.VARCHAR, max_length=64)
-    d.add_field("chunks", DataType.INT64)
-    d.add_field("ingested_at", DataType.VARCHAR, max_length=32)
-    d.add_field("root", DataType.VARCHAR, max_length=MAX_TEXT, nullable=True)
-    d.add_field("gen", DataType.VARCHAR, max_length=64)
-    d.add_field("metadata", DataType.JSON)
-    d.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
-    dip = client.prepare_index_params()
-    dip.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
-    call(
-        "create_collection",
-        client.create_collection,
-        docs,
-        schema=d,
-        index_params=dip,
         consistency_level="Strong",
     )

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from ingest.errors import IngestError
-from ingest.search import _lap, fuse_pool, script_gap
+from ingest.search import _lap, fuse_pool, script_gaps
 from ingest.store.backend import QueryEncoder
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
     QUERY_WINDOW,
+    chunks_collection,
     collection_names,
     filter_expression,
     query_terms,
@@ -61,7 +62,7 @@ class MilvusSearch:
         expr = filter_expression(filters)
         if top_k <= 0 or int(record.get("chunks", 0)) == 0 or not query.strip() or expr == "":
             return []
-        chunks_coll, _docs = collection_names(name)
+        chunks_coll = chunks_collection(name, record)
         k = max(CANDIDATES, top_k)
         t = time.perf_counter()
         dense: list[dict[str, Any]] = []
@@ -115,8 +116,11 @@ class MilvusSearch:
             search_params={"metric_type": "BM25"},
             output_fields=[*CHUNK_FIELDS, "lexical"],
         )
-        # Milvus Lite reports BM25 as a negated distance, a server as the score: the score is >= 0.
-        return [_row(h, abs(float(h["distance"]))) for h in res[0]]
+        # Milvus Lite reports BM25 as a negated distance, a server (2.5) as the score itself: the
+        # score is its absolute value, and the order is made here, whatever order the engine chose.
+        rows = [_row(h, abs(float(h["distance"]))) for h in res[0]]
+        rows.sort(key=lambda r: -float(r["score"]))
+        return rows
 
     def _visible(self, name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows whose generation is their document's current one (see the module docstring)."""
@@ -172,11 +176,10 @@ class MilvusSearch:
         b_ref = np.asarray([r["score"] for r in bm25], dtype=np.float32)
         coverage = self._coverage(name, coll, terms, bm25[0]["lexical"], record) if bm25 else 0.0
         multilingual = encoder.multilingual if encoder is not None else False
-        gap = 0.0
+        gaps = np.zeros(len(keys))
         if multilingual and bm25:
-            # The script the answer is in, as either ranker's best chunk shows it (`fusion_weights`).
-            firsts = [bm25[0]["text"], dense[0]["text"]] if dense else [bm25[0]["text"]]
-            gap = max(script_gap(query, text) for text in firsts)
+            # How far each candidate's script is from the query's (`ingest.search.fusion_weights`).
+            gaps = script_gaps(query, [str(pool[k]["text"]) for k in keys])
         pooled = fuse_pool(
             query,
             dense_all,
@@ -185,7 +188,8 @@ class MilvusSearch:
             b_ref,
             multilingual_embedder=multilingual,
             lexical_coverage=coverage,
-            script_gap=gap,
+            script_gaps=gaps,
+            bm25_ref_size=min(max(CANDIDATES, top_k), int(record.get("chunks", 0))),
         )
         order = np.argsort(-pooled.scores, kind="stable")[:top_k]
         _lap(timings, "fuse", t)

@@ -7,7 +7,20 @@ failure or after kill -9, every document is seen whole, old or new, never mixed;
 deleted disappears when its row does. Unlike FAISS, where a whole ingest is published at once, a
 reader may see some documents of a running ingest already replaced and others not yet. A writer
 records G in the collection record before writing; the next writer removes what a dead one left.
-On a server, a writer lease row keeps a second process from writing the same collection.
+On a server, a writer lease row keeps a second process from writing the same collection. Milvus
+has no compare-and-swap, so the lease is taken by read, write, wait `LEASE_SETTLE_S`, read again:
+of two writers that both found it free, the one whose write came first reads the other's and
+stops before writing anything. Each renewal and the commit check the lease first; a writer that
+finds another holder stops (StoreBusy) and, having lost the collection, leaves the record to the
+new holder, removing only chunks no document row points at.
+
+Re-embedding (`ragserve reembed`): a Milvus collection's vector dimension is fixed, so the visible
+chunks are copied with new vectors into a new chunks collection (`milvus_schema.reembedded_name`;
+text, ids, BM25 terms unchanged) while readers keep searching the old one; `commit` then switches
+the record's `chunks_collection`, model and dimension in one row write, as FAISS publishes a
+version, and drops the old collection (a reader caught between the two searches again on the new
+record). A writer killed before the switch leaves the new collection behind: the next writer drops
+it, and readers never saw it.
 """
 
 from __future__ import annotations
@@ -29,13 +42,16 @@ from ingest.store import lexical
 from ingest.store.backend import CollectionWriter
 from ingest.store.collection import utc_now
 from ingest.store.milvus_schema import (
+    CHUNK_FIELDS,
     DOC_FIELDS,
     LEASE_ID,
     MAX_TEXT,
     RECORD_ID,
     bm25_text,
+    chunks_collection,
     collection_names,
     quote,
+    reembedded_name,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +63,8 @@ log = logging.getLogger(__name__)
 # a live writer renews it every LEASE_RENEW_S while it writes.
 LEASE_S = 120.0
 LEASE_RENEW_S = 20.0
+# Between writing the lease and reading it back: longer than another writer's read-to-write gap.
+LEASE_SETTLE_S = 1.0
 
 
 class MilvusWriter(CollectionWriter):
@@ -65,9 +83,13 @@ class MilvusWriter(CollectionWriter):
         self._base = base
         self.gen = uuid.uuid4().hex
         self.chunks_coll, self.docs_coll = collection_names(name)
+        if record is not None:
+            self.chunks_coll = chunks_collection(name, record)
+        self._reembedded: dict[str, Any] | None = None  # the record fields a re-embedding switches
         self._changed = False
         self._lease = False
         self._renewed = -math.inf
+        self._lost = False  # another writer took the lease over
 
     # record and lease rows live in the documents collection
     def _put_row(self, doc_id: str, metadata: dict[str, Any], gen: str = "") -> None:
@@ -97,37 +119,68 @@ class MilvusWriter(CollectionWriter):
         else:
             self._pending_record = dict(self.record)
         if not self.b.lite:
-            rows = self.b.call(
-                "get", self.b.client.get, self.docs_coll, ids=[LEASE_ID], output_fields=["metadata"]
-            )
-            lease = (rows[0]["metadata"] or {}) if rows else {}
-            age = time.time() - float(lease.get("renewed", 0))
-            if lease.get("holder") and age < LEASE_S:
-                raise StoreBusy(
-                    f"collection {self.name!r} is being written by another process; retry when it "
-                    f"finishes (a writer that died frees it after {LEASE_S - age:.0f} s)"
-                )
-            self._renew()
+            self._take_lease()
         stale = self._pending_record.get("pending")
         if stale:
             log.warning(
                 "collection %s: cleaning up after an interrupted ingest (generation %s)", self.name, stale
             )
             self._sweep(str(stale))
+        if self.record is not None:
+            for coll in self.b.drop_chunks_except(self.name, keep=self.chunks_coll):
+                log.warning("collection %s: dropped %s, left by an interrupted re-embedding", self.name, coll)
         self._pending_record["pending"] = self.gen
         self._put_row(RECORD_ID, self._pending_record)
 
+    def _read_lease(self) -> dict[str, Any]:
+        rows = self.b.call(
+            "get", self.b.client.get, self.docs_coll, ids=[LEASE_ID], output_fields=["metadata"]
+        )
+        return dict((rows[0]["metadata"] or {}) if rows else {})
+
+    def _take_lease(self) -> None:
+        """Read, write, settle, read again (see the module docstring: no compare-and-swap)."""
+        lease = self._read_lease()
+        age = time.time() - float(lease.get("renewed", 0))
+        if lease.get("holder") and age < LEASE_S:
+            raise StoreBusy(
+                f"collection {self.name!r} is being written by another process; retry when it "
+                f"finishes (a writer that died frees it after {LEASE_S - age:.0f} s)"
+            )
+        self._put_row(LEASE_ID, {"holder": self.gen, "renewed": time.time()})
+        time.sleep(LEASE_SETTLE_S)
+        if self._read_lease().get("holder") != self.gen:
+            raise StoreBusy(
+                f"collection {self.name!r}: another process started writing it at the same moment; "
+                "retry when it finishes"
+            )
+        self._renewed = time.monotonic()
+        self._lease = True
+
+    def _check_lease(self) -> None:
+        """Still the holder? (a server only) Otherwise stop: another writer owns the collection now."""
+        if self.b.lite or not self._lease:
+            return
+        holder = self._read_lease().get("holder")
+        if holder != self.gen:
+            self._lost = True
+            raise StoreBusy(
+                f"collection {self.name!r}: this writer lost its lease to another one ({holder}); "
+                "its write stops, and what it did not finish is left out"
+            )
+
     def _renew(self, *, every: float = 0.0) -> None:
-        """Take or renew the writer lease (a server only), at most once per `every` seconds."""
+        """Renew the writer lease (a server only), at most once per `every` seconds."""
         if self.b.lite or time.monotonic() - self._renewed < every:
             return
+        self._check_lease()
         self._put_row(LEASE_ID, {"holder": self.gen, "renewed": time.time()})
         self._renewed = time.monotonic()
         self._lease = True
 
     def release(self) -> None:
-        """Drop the writer lease (never raises)."""
-        if self._lease:
+        """Drop the writer lease (never raises; a lost lease is the new holder's)."""
+        if self._lease and not self._lost:
             with contextlib.suppress(Exception):
                 self.b.call("delete", self.b.client.delete, self.docs_coll, ids=[LEASE_ID])
             self._lease = False
@@ -276,18 +329,52 @@ class MilvusWriter(CollectionWriter):
         group: int,
         progress: Callable[[int, int], None],
     ) -> None:
-        # The vector field's dimension is fixed when a Milvus collection is made: re-embedding means
-        # a new collection pair, which this release does not build yet.
-        raise IngestError(
-            f"collection {self.name!r}: `ragserve reembed` is not available on the milvus store yet; "
-            f"re-ingest into a new collection with {model}, or reembed it on the faiss store and run "
-            "`ragserve store migrate --from faiss --to milvus`"
-        )
+        """Copy the visible chunks into a new chunks collection with new vectors (module docstring)."""
+        assert self.record is not None
+        new = reembedded_name(self.name, self.gen)
+        self.b.create_chunks(new, dimension)
+        self._reembedded = {"chunks_collection": new}  # dropped by `abort` until the switch
+        current = {
+            r["document_id"]: (r["gen"], int(r["chunks"]))
+            for r in self.b.document_rows(
+                self.name, ["document_id", "gen", "chunks"], int(self.record.get("documents", 0))
+            )
+        }
+        total = sum(n for _gen, n in current.values())
+        done = 0
+        for ids in _batches(current, REEMBED_BATCH):
+            expr = "document_id in [" + ", ".join(quote(d) for d in ids) + "]"
+            rows = self.b.query_all(
+                self.chunks_coll, expr, ["pk", *CHUNK_FIELDS, "lexical"], sum(current[d][1] for d in ids)
+            )
+            rows = [r for r in rows if current[r["document_id"]][0] == r["gen"]]
+            for start in range(0, len(rows), group):
+                part = rows[start : start + group]
+                vectors = np.asarray(encode(part), dtype=np.float32)
+                copies = [
+                    {**{k: r[k] for k in ("pk", *CHUNK_FIELDS, "lexical")}, "vector": v.tolist()}
+                    for r, v in zip(part, vectors, strict=True)
+                ]
+                self.b.call("insert", self.b.client.insert, new, copies)
+                done += len(part)
+                progress(done, total)
+                self._renew(every=LEASE_RENEW_S)
+        self._reembedded.update(embedding_model=model, dimension=dimension)
+        self._changed = True
 
     def commit(self) -> dict[str, Any]:
+        self._check_lease()
         record = dict(self._pending_record)
         record.pop("pending", None)
         record.pop("creating", None)
+        old_chunks = None
+        if self._reembedded is not None:
+            # Ready before the switch: flushed (Milvus Lite indexes flushed segments) and loaded.
+            new = str(self._reembedded["chunks_collection"])
+            self.b.call("flush", self.b.client.flush, new)
+            self.b.load(new)
+            record.update(self._reembedded)
+            old_chunks, self.chunks_coll = self.chunks_coll, new
         if self._changed or self.record is None:
             counts = self.b.document_rows(self.name, ["chunks"], int(record.get("documents", 0)))
             record.update(
@@ -297,7 +384,10 @@ class MilvusWriter(CollectionWriter):
                 bm25_analyzer=lexical.DEFAULT.to_json(),
                 updated_at=utc_now(),
             )
-        self._put_row(RECORD_ID, record)
+        self._put_row(RECORD_ID, record)  # the switch: one row
+        if old_chunks is not None:
+            self.b.drop_chunks_except(self.name, keep=self.chunks_coll)
+            self._reembedded = None
         if self.b.lite:
             # Milvus Lite searches unflushed rows by a scan in Python (2k 512-d chunks: ~100-500 ms a
             # query here); flushed segments are indexed (FAISS HNSW, inverted BM25 postings). A server
@@ -310,6 +400,28 @@ class MilvusWriter(CollectionWriter):
         return record
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._reembedded is not None:  # never switched to: readers never saw it
+                self.b.drop_chunks_except(self.name, keep=self.chunks_coll)
+                self._reembedded = None
+        if self._lost:  # the record is the new holder's: only chunks no document row points at go
+            with contextlib.suppress(Exception):
+                switched = [
+                    r["document_id"]
+                    for r in self.b.call(
+                        "query",
+                        self.b.client.query,
+                        self.docs_coll,
+                        filter=f"gen == {quote(self.gen)}",
+                        output_fields=["gen"],
+                    )
+                ]
+                ids = ", ".join(quote(d) for d in switched)
+                keep = f" and not (document_id in [{ids}])" if switched else ""
+                self.b.call(
+                    "delete", self.b.client.delete, self.chunks_coll, filter=f"gen == {quote(self.gen)}{keep}"
+                )
+            return
         with contextlib.suppress(Exception):
             if self._pending_record.get("pending") == self.gen:
                 self._sweep(self.gen)
@@ -324,3 +436,19 @@ class MilvusWriter(CollectionWriter):
                         updated_at=utc_now(),
                     )
                 self._put_row(RECORD_ID, record)
+
+
+REEMBED_BATCH = 2000  # chunks read per query while re-embedding (documents are not split)
+
+
+def _batches(chunks_of: dict[str, tuple[str, int]], size: int) -> list[list[str]]:
+    """Document ids in groups of about `size` chunks."""
+    out: list[list[str]] = [[]]
+    count = 0
+    for doc_id, (_gen, n) in sorted(chunks_of.items()):
+        if out[-1] and count + n > size:
+            out.append([])
+            count = 0
+        out[-1].append(doc_id)
+        count += n
+    return [ids for ids in out if ids]

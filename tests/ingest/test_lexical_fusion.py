@@ -247,3 +247,111 @@ def test_question_words_do_not_pick_the_guide_with_example_questions(
     assert "how" not in snap_tokens and "i" not in snap_tokens
     # a question made of question words only finds nothing lexically (dense still answers)
     assert kb.search("q", "how do I?", mode="bm25") == []
+
+
+def test_chinese_question_words_are_dropped_from_queries() -> None:
+    words = lexical.query_words("磁盘告警是什么时候触发的？为什么我们需要扩容？")
+    for gone in ("什么", "时候", "为什么", "我们"):
+        assert gone not in words
+    assert {"磁盘", "告警", "触发", "扩容"} <= set(words)
+    # 时候 alone is a word like any other; only "什么时候" (when) is a question form
+    assert "时候" in lexical.query_words("升级的时候磁盘告警")
+
+
+def test_chinese_question_words_do_not_pick_the_faq_page(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """Chinese question words are matched by nothing but pages of questions ("什么是...？"): they used
+    to count as unmatched IDF mass in the lexical coverage that weighs the fusion (0.69 here, not 1)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "faq.md").write_text(
+        "# 常见问题\n\n什么是集合？什么是告警？为什么要分块？我们可以怎么订阅？\n", encoding="utf-8"
+    )
+    (src / "disk.md").write_text(
+        "# 磁盘告警\n\n当磁盘使用率超过百分之九十时触发磁盘告警，需要扩容磁盘。\n", encoding="utf-8"
+    )
+    kb.ingest_paths("zq", [src])
+    for mode in ("bm25", "hybrid"):
+        hits = kb.search("zq", "磁盘告警在什么时候触发？", mode=mode, top_k=2)
+        assert hits[0].document_id == "disk.md", mode
+    best = kb.search("zq", "磁盘告警在什么时候触发？", top_k=1)[0]
+    assert best.metadata["scores"]["lexical_coverage"] == pytest.approx(1.0)
+
+
+def test_script_gap_is_judged_per_candidate() -> None:
+    """Mixed zh/en collection: BM25's evidence fades only for chunks in the other script."""
+    dense_ref = np.array([0.25, 0.24, 0.23, 0.20, 0.19, 0.18, 0.17, 0.16], np.float32)
+    bm25_ref = np.array([11.0, 4.0, 3.5, 3.0, 2.5, 2.0, 1.5, 1.0], np.float32)
+
+    def top(gaps: list[float] | float, coverage: float) -> int:
+        fused = S.fuse(
+            "q",
+            np.array([0.24, 0.25], np.float32),  # A: the Chinese answer; B: an English chunk dense likes
+            np.array([11.0, 0.0], np.float32),  # only A shares the question's words
+            dense_ref,
+            bm25_ref,
+            multilingual_embedder=True,
+            lexical_coverage=coverage,
+            script_gap=np.array(gaps) if isinstance(gaps, list) else gaps,
+        )
+        return int(np.argmax(fused))
+
+    # A Chinese question: A is Chinese (gap 0), B English (gap 1). Judged per chunk, BM25's clear
+    # same-script match counts; one gap for the whole query (the larger of the two best chunks')
+    # silenced BM25 and let the embedding's weak cross-script guess win.
+    assert top([0.0, 1.0], coverage=0.8) == 0
+    assert top(1.0, coverage=0.8) == 1
+    # A Chinese question about an English runbook: BM25's best is a Chinese chunk sharing common words
+    # (gap 0), the runbook (gap 0.9, one shared identifier) is dense's best: the embedding decides.
+    fused = S.fuse(
+        "q",
+        np.array([0.18, 0.25], np.float32),
+        np.array([11.0, 1.0], np.float32),
+        dense_ref,
+        bm25_ref,
+        multilingual_embedder=True,
+        lexical_coverage=0.2,
+        script_gap=np.array([0.0, 0.9]),
+    )
+    assert int(np.argmax(fused)) == 1
+
+
+def test_hybrid_reports_each_chunks_script_gap(kb: KnowledgeBase, tmp_path: Path) -> None:
+    kb.ingest_paths("mix", [_corpus(tmp_path / "docs")])
+    hits = kb.search("mix", "磁盘使用率太高，需要扩容", top_k=3)
+    gaps = {h.document_id: h.metadata["scores"]["script_gap"] for h in hits}
+    assert hits[0].document_id == "zh.md" and gaps["zh.md"] < 0.1
+    assert all(g > 0.9 for d, g in gaps.items() if d != "zh.md")
+    weights = {h.document_id: h.metadata["scores"]["dense_weight"] for h in hits}
+    assert all(weights[d] > 0.99 for d in weights if d != "zh.md") and weights["zh.md"] < 0.6
+
+
+def test_script_gaps_equal_script_gap_per_text() -> None:
+    texts = [
+        "",
+        "abc 数据库 etcd",
+        "磁盘使用率太高",
+        "The etcd database 12",
+        "",
+        "ＡＢＣ全角",
+        "À é 中文ひらがな한국어 @[`{",
+        "𠀀 😀 x",
+    ]
+    for query in ("etcd 数据库快要超过配额了", "pods restart", ""):
+        want = [S.script_gap(query, t) for t in texts]
+        assert S.script_gaps(query, texts) == pytest.approx(want)
+    assert len(S.script_gaps("q", [])) == 0
+
+
+def test_a_lone_bm25_match_first_in_both_rankers_stays_first() -> None:
+    """A small mixed collection: BM25 matches one Chinese chunk (A), which the embedding also ranks
+    first; English chunks (gap 1) are judged by the embedding alone. A lone BM25 match used to stand
+    at its own mean (z = 0) and lose to the embedding's second choice."""
+    dense = np.array([0.51, 0.36, 0.22, 0.20], np.float32)  # A, then English chunks
+    bm25 = np.array([2.8, 0.0, 0.0, 0.0], np.float32)
+    kw = {
+        "multilingual_embedder": True,
+        "lexical_coverage": 1.0,
+        "script_gap": np.array([0.0, 1.0, 1.0, 1.0]),
+    }
+    assert int(np.argmax(S.fuse("q", dense, bm25, dense, bm25[:1], bm25_ref_size=4, **kw))) == 0  # type: ignore[arg-type]
+    assert int(np.argmax(S.fuse("q", dense, bm25, dense, bm25[:1], **kw))) == 1  # type: ignore[arg-type]

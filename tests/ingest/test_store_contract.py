@@ -26,7 +26,6 @@ from ingest.errors import (
     CollectionNotFound,
     DocumentNotFound,
     EmbeddingMismatch,
-    IngestError,
     InvalidFilter,
     SourceMissing,
 )
@@ -397,15 +396,225 @@ def test_cli_store_migrate(tmp_path: Path, corpus: Path) -> None:
 def test_reembed(store: KnowledgeBase, corpus: Path, minilm_embedder: Embedder, backend_kind: str) -> None:
     KnowledgeBase(None, minilm_embedder, backend=store.backend).ingest_paths("c", [corpus])
     hit = store.search("c", "crashed container logs", top_k=1)[0]  # served with the model that built it
-    if backend_kind == "milvus":
-        with pytest.raises(IngestError, match="not available on the milvus store"):
-            store.reembed("c")
-        assert store.info("c").embedding_model == minilm_embedder.model_id
-        assert store.search("c", "crashed container logs", top_k=1)[0].chunk_id == hit.chunk_id
-        return
+    before = store.info("c")
+    assert before.dimension == minilm_embedder.dimension != store.embedder.dimension  # 384 -> 512
     summary = store.reembed("c")
-    assert (
-        summary.chunks == store.chunk_count("c")
-        and store.info("c").embedding_model == store.embedder.model_id
-    )
+    info = store.info("c")
+    assert summary.chunks == store.chunk_count("c") == before.chunks
+    assert (info.embedding_model, info.dimension) == (store.embedder.model_id, store.embedder.dimension)
+    assert info.documents == before.documents and info.version > before.version
     assert store.search("c", "crashed container logs", top_k=1)[0].document_id == hit.document_id
+    for mode in ("bm25", "hybrid"):  # chunk ids, text and BM25 terms carried over
+        assert (
+            store.search("c", "CoreDNS upstream resolver", top_k=1, mode=mode)[0].document_id == "network.txt"
+        )
+    assert store.reembed("c").chunks == 0  # already on the configured model: nothing to do
+    if backend_kind == "milvus":  # the old chunks collection is gone; only the new one is left
+        b = store.backend
+        colls = [c for c in b.client.list_collections() if c.startswith("ragserve_c_")]  # type: ignore[attr-defined]
+        assert colls == [b.record("c")["chunks_collection"]]
+    # an ingest after the re-embedding writes the new collection, with the new model
+    store.ingest_paths("c", [corpus])
+    assert store.chunk_count("c") == before.chunks
+
+
+REEMBED_KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from ingest.embedding import Embedder
+from ingest.knowledge_base import KnowledgeBase
+from tests.ingest.test_store_contract import open_backend
+kind, where = sys.argv[1], Path(sys.argv[2])
+kb = KnowledgeBase(None, Embedder.load(device="cpu"), backend=open_backend(kind, where), embed_group=2)
+def progress(done, total):
+    print(f"progress {done}", flush=True)
+    time.sleep(0.3)
+kb.reembed("c", progress=progress)
+print("finished", flush=True)
+"""
+
+
+def test_kill_9_mid_reembed_keeps_the_old_vectors(
+    tmp_path: Path, embedder: Embedder, minilm_embedder: Embedder, backend_kind: str
+) -> None:
+    """Readers keep the collection as it was (old model, old vectors) when `ragserve reembed` dies
+    half-way; the next writer clears what it left and a second re-embedding completes."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\nDocument {i} about disk alerts on node {i}.\n")
+    old = KnowledgeBase(None, minilm_embedder, backend=open_backend(backend_kind, tmp_path))
+    old.ingest_paths("c", [src])
+    want = [h.chunk_id for h in old.search("c", "disk alerts on node 7", top_k=3)]
+    old.backend.close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", REEMBED_KILL_SCRIPT, backend_kind, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        for line in child.stdout:
+            if line.startswith("progress 6"):
+                break
+        else:
+            pytest.fail("the reembed child never got half-way")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    time.sleep(0.2)
+    kb = KnowledgeBase(None, embedder, backend=open_backend(backend_kind, tmp_path))
+    try:
+        info = kb.info("c")
+        assert (info.embedding_model, info.dimension) == (minilm_embedder.model_id, minilm_embedder.dimension)
+        # served with the model that built it, the same answers as before the attempt
+        assert [h.chunk_id for h in kb.search("c", "disk alerts on node 7", top_k=3)] == want
+        assert kb.reembed("c").chunks == kb.chunk_count("c") == 12
+        assert kb.info("c").embedding_model == embedder.model_id
+        assert kb.search("c", "disk alerts on node 7", top_k=1)[0].document_id == "doc07.md"
+        if backend_kind == "milvus":  # the dead writer's unfinished collection was dropped
+            b = kb.backend
+            colls = [c for c in b.client.list_collections() if c.startswith("ragserve_c_")]  # type: ignore[attr-defined]
+            assert colls == [b.record("c")["chunks_collection"]]
+    finally:
+        kb.backend.close()
+
+
+def test_readers_keep_answering_during_a_reembed(
+    store: KnowledgeBase, corpus: Path, minilm_embedder: Embedder
+) -> None:
+    KnowledgeBase(None, minilm_embedder, backend=store.backend).ingest_paths("c", [corpus])
+    errors: list[BaseException] = []
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def read_loop() -> None:
+        while not stop.is_set():
+            try:
+                hits = store.search("c", "CoreDNS upstream resolver", top_k=1)
+                answers.append(hits[0].document_id if hits else "")
+            except BaseException as exc:
+                errors.append(exc)
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    try:
+        store.reembed("c")
+        time.sleep(0.3)  # a few reads on the new vectors
+    finally:
+        stop.set()
+        reader.join()
+    assert not errors, errors[:3]
+    assert answers and set(answers) == {"network.txt"}
+
+
+def test_migrate_milvus_to_faiss_without_reembedding(
+    tmp_path: Path, embedder: Embedder, minilm_embedder: Embedder, corpus: Path
+) -> None:
+    """The way back: a Milvus collection (re-embedded there, so its chunks live in a second chunks
+    collection) copied into FAISS gives the same vectors, BM25 tokens and answers as a FAISS ingest."""
+    from ingest.store.migrate import migrate_collection
+
+    milvus = KnowledgeBase(None, embedder, backend=open_backend("milvus", tmp_path / "m"))
+    direct = KnowledgeBase(None, embedder, backend=open_backend("faiss", tmp_path / "direct"))
+    target = open_backend("faiss", tmp_path / "f")
+    try:
+        KnowledgeBase(None, minilm_embedder, backend=milvus.backend).ingest_paths("c", [corpus])
+        milvus.reembed("c")
+        direct.ingest_paths("c", [corpus])
+        done: list[int] = []
+        s = migrate_collection(milvus.backend, target, "c", progress=lambda _n, i, _t: done.append(i))
+        assert s.verified and (s.copied, s.target_documents, s.target_chunks) == (
+            5,
+            5,
+            milvus.chunk_count("c"),
+        )
+        assert done == [1, 2, 3, 4, 5]
+        faiss = KnowledgeBase(None, embedder, backend=target)
+        info = faiss.info("c")
+        assert (info.embedding_model, info.dimension) == (embedder.model_id, embedder.dimension)
+        # BM25 tokens re-made from each chunk's indexed text: exactly a FAISS ingest's
+        got, want = target.snapshot("c").docs, direct.backend.snapshot("c").docs  # type: ignore[attr-defined]
+        assert sorted(got.token_lists()) == sorted(want.token_lists())
+        for mode in ("hybrid", "dense", "bm25"):
+            for q in ("crashed container logs", "磁盘使用率太高怎么办", "expired TLS certificates"):
+                expected = [h.chunk_id for h in milvus.search("c", q, top_k=2, mode=mode)]
+                assert [h.chunk_id for h in faiss.search("c", q, top_k=2, mode=mode)] == expected, (mode, q)
+                assert [h.chunk_id for h in direct.search("c", q, top_k=2, mode=mode)] == expected, (mode, q)
+        again = migrate_collection(milvus.backend, target, "c")
+        assert (again.copied, again.unchanged, again.verified) == (0, 5, True)
+        (corpus / "zh.md").unlink()
+        milvus.ingest_paths("c", [corpus], prune=True)
+        third = migrate_collection(milvus.backend, target, "c")
+        assert (third.copied, third.deleted, third.verified) == (0, 1, True)
+        assert faiss.ingest_paths("c", [corpus]).unchanged == 4  # the copy is an ingest's equal
+    finally:
+        milvus.backend.close()
+
+
+def test_cli_store_migrate_from_milvus(tmp_path: Path, corpus: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAGSERVE_STORE__MILVUS__URI": str(tmp_path / "m.db")}
+    data = ["--data-dir", str(tmp_path / "data")]
+    milvus_env = {**env, "RAGSERVE_STORE__BACKEND": "milvus"}
+    ingest = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "ingest", str(corpus / "runbooks"), "-c", "rb"],
+        env=milvus_env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "store", "migrate", "--from", "milvus", "--to", "faiss"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "rb: 2 copied, 0 unchanged, 0 deleted; 2/2 documents" in out.stdout and "verified" in out.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "collections", "--json"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert listed.returncode == 0 and [c["name"] for c in json.loads(listed.stdout)] == ["rb"]
+    same = subprocess.run(
+        [sys.executable, "-m", "service.cli", *data, "store", "migrate", "--from", "faiss", "--to", "faiss"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert same.returncode == 1 and same.stderr.strip().endswith("--from and --to name the same store")
+
+
+def test_bm25_scores_are_positive_and_ordered(store: KnowledgeBase, corpus: Path) -> None:
+    """Milvus Lite reports BM25 as a negated distance, a server as the score: either way the store
+    answers with scores >= 0, best first, like FAISS's BM25."""
+    store.ingest_paths("c", [corpus])
+    for q in ("pod logs container crashed", "etcd quota database", "磁盘 扩容 告警"):
+        scores = [h.score for h in store.search("c", q, top_k=10, mode="bm25")]
+        assert scores and all(s > 0 for s in scores) and scores == sorted(scores, reverse=True), (q, scores)
+
+
+def test_milvus_terms_are_what_a_servers_analyzer_filters_leave() -> None:
+    """The server's `lowercase` and `removepunct` filters (Milvus Lite ignores them) change nothing in
+    the terms ragserve writes and queries: lowercase, and no term of punctuation only."""
+    from ingest.store.lexical import tokenize
+    from ingest.store.milvus_schema import bm25_text, query_terms
+
+    text = "Check mon_status _ __ on k8s-node: CEPH 磁盘告警（严重）ＡＢＣ 3.14 …"
+    for terms in (bm25_text(tokenize(text)).split(" "), query_terms(text)):
+        assert terms and all(t == t.lower() and any(ch.isalnum() for ch in t) for t in terms), terms
+
+
+def test_a_query_encoded_for_another_model_is_refused_not_searched(
+    store: KnowledgeBase, corpus: Path
+) -> None:
+    """The race a `reembed` opens: a query encoded for the record a reader saw, searched after the
+    switch. The store refuses it (StaleEncoder) and KnowledgeBase.search encodes it again."""
+    from ingest.store.backend import QueryEncoder, StaleEncoder
+
+    store.ingest_paths("c", [corpus])
+    emb = store.embedder
+    stale = QueryEncoder(emb.encode_query, emb.multilingual, "all-MiniLM-L6-v2")
+    with pytest.raises(StaleEncoder, match="now embedded with"):
+        store.backend.search(
+            "c", "CoreDNS", encoder=stale, top_k=1, mode="hybrid", filters=None, timings=None
+        )
+    fresh = QueryEncoder(emb.encode_query, emb.multilingual, emb.model_id)
+    hits = store.backend.search(
+        "c", "CoreDNS", encoder=fresh, top_k=1, mode="hybrid", filters=None, timings=None
+    )
+    assert hits[0].document_id == "network.txt"

@@ -71,3 +71,36 @@ def test_paraphrased_cases_use_the_held_out_questions(tmp_path: Path) -> None:
     (case,) = eval_rca.paraphrased_cases(tmp_path)  # only runbooks present on disk
     assert case["expected"] == rel and case["alert"]["annotations"]["summary"] == question
     assert case["alert"]["labels"]["alertname"] == eval_rca.OPENSHIFT_PLACEHOLDER
+
+
+def test_retrieval_only_needs_no_gateway(tmp_path: Path) -> None:
+    """`--retrieval-only`: the analysis' runbook retrieval in-process over the data dir (real embedder,
+    real store), scored like a gateway's answers, with the relevance either side of the threshold."""
+    from ingest.embedding import Embedder
+    from ingest.knowledge_base import KnowledgeBase
+    from service.serve_cmd import sample_corpus_dir
+    from service.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    p = argparse.ArgumentParser()
+    eval_rca.add_arguments(p)
+    args = p.parse_args(["--retrieval-only", "--out", str(tmp_path / "out")])
+    args.settings = settings
+    with pytest.raises(ValueError, match="collection 'default' does not exist"):
+        eval_rca.cmd(args)
+    kb = KnowledgeBase(settings.collections_dir, Embedder.load(settings.embedding.model, device="cpu"))
+    kb.ingest_paths("default", [sample_corpus_dir()])
+    assert eval_rca.cmd(args) == 0
+    doc = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    s = doc["summary"]
+    assert doc["retrieval_only"] and s["alerts"] == len(eval_rca.sample_cases())
+    assert s["runbook_hit@3"] == 1.0 and s["runbook_hit@1"] >= 0.8 and s["abstention_on_no_runbook"] == 1.0
+    # the threshold separates the alerts that have a runbook from those that have none
+    threshold = settings.rca.min_dense_score
+    assert (
+        s["top_relevance_without_runbook_min_max"][1]
+        < threshold
+        <= s["top_relevance_with_runbook_min_max"][0]
+    )
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "runbooks/kube-pod-crashlooping.md" in report and "its relevance" in report
