@@ -12,8 +12,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.observability.engine_stats import parse_engine_metrics
 from service.observability.classify import failure_reason, is_dont_know
+from service.observability.engine_stats import parse_engine_metrics
 from service.settings import DEFAULT_EMBEDDER
 from tests.observability.conftest import DASHBOARD, RULES, Gateway
 from tests.utils.fake_vllm import MODEL
