@@ -42,7 +42,7 @@ SHARED = ROOT.parent / "shared" / "data"
 CHUNK_CHARS = 500  # the size the lead measured with (the gateway's chunks are of this order)
 MAN_LANGS = ("de", "fr", "es", "it", "pt", "pl", "nl", "sv", "ru", "uk", "ja", "ko", "zh_CN", "tr")
 PER_SOURCE = 300  # chunks per (source, half) at most, drawn evenly at random (seeded)
-_SENT = re.compile(r"(?<=[.!?。！？；\n])\s*")
+_SENT = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；\n])\s*")  # "v4.9", "hco.kubevirt.io" stay whole
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
     out: list[str] = []
     cur = ""
     for sent in _SENT.split(re.sub(r"[ \t]+", " ", text)):
+        sent = sent.replace("\n", " ")
         sent = sent.strip()
         while len(sent) > size:
             if cur:
@@ -92,7 +93,9 @@ def cmrc(path: Path | None = None) -> list[Passage]:
         for row in json.loads(path.read_text(encoding="utf-8")):
             docs.append((str(row["context_id"]), str(row["context_text"])))
     return [
-        Passage(c, "zh_cmrc", "zh", doc, tune_split(doc)) for doc, text in dict(docs).items() for c in chunks(text)
+        Passage(c, "zh_cmrc", "zh", doc, tune_split(doc))
+        for doc, text in dict(docs).items()
+        for c in chunks(text)
     ]
 
 
