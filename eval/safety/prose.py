@@ -1,6 +1,6 @@
 """Long benign prose for the semantic injection stage: knowledge-base chunks in several languages.
 
-    .venv/bin/python -m eval.safety.prose [--out var/prose.json]   # FPR of the shipped head per language
+    .venv/bin/python -m eval.safety.prose [--head general|prose] [--out var/prose.json]   # FPR per language
 
 A knowledge base hands the context guard 500-character chunks of ordinary documents; a head trained on
 English ops text and short questions read long Chinese encyclopedia text as an attack (40% of CMRC
@@ -226,15 +226,16 @@ def fpr_table(rows: Sequence[Passage], scores: Sequence[float]) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     from service.safety.pipeline import GuardPipeline
-    from service.settings import SafetySettings
+    from service.safety.policy import SafetySettings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--half", choices=("held_out", "training"), default="held_out")
+    ap.add_argument("--head", choices=("general", "prose"), default="general", help="safety.semantic_head")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     rows = passages()
     rows = held_out(rows) if args.half == "held_out" else training(rows)
-    guard = GuardPipeline(SafetySettings(semantic=True))
+    guard = GuardPipeline(SafetySettings(semantic=True, semantic_head=args.head))
     assert guard.semantic is not None
     sem = [guard.semantic.score(p.text) for p in rows]
     full = [max((f.score for f in guard.injection(p.text)), default=0.0) for p in rows]
