@@ -12,7 +12,10 @@ Training data, all from training sources (held-out sources of eval/safety/corpor
   turns, hard benign tuning prompts);
 - obfuscated variants (`eval/safety/obfuscate.py`) of a sample of the attacks above;
 - runbook paragraphs of deploy/sample_corpus and of the even-numbered operator folders (odd ones are
-  kept for evaluation), clean (benign) and with a training attack planted between two sentences.
+  kept for evaluation), clean (benign) and with a training attack planted between two sentences;
+- long benign prose, the *training* half of eval/safety/prose.py (split by document before anything
+  was measured): 500-character chunks of Chinese encyclopedia articles (CMRC 2018) and of translated
+  manual pages in fourteen languages, clean (benign) and with a training attack planted inside.
 
 `--cv` prints leave-one-source-out recall/false-positive rates for each candidate C; every choice
 (C, the probability threshold mapping) is made on those predictions. Embeddings are cached outside
@@ -35,14 +38,15 @@ from typing import Any
 
 import numpy as np
 
-from eval.safety import corpora, tuning_data
+from eval.safety import corpora, prose, tuning_data
 from eval.safety.corpora import Sample
 from eval.safety.data import dataset
 from eval.safety.obfuscate import OBFUSCATIONS
-from service.safety.semantic import HEAD_FILE, SemanticHead, canonical, windows
+from service.safety.semantic import HEAD_FILE, HEAD_FILES, SemanticHead, canonical, windows
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "service" / "safety" / "data" / HEAD_FILE
+PROSE_OUT = ROOT / "service" / "safety" / "data" / HEAD_FILES["prose"]
 ATTACK_WINDOWS = 3  # windows of a long attack used as positives: first, middle, last
 
 
@@ -67,12 +71,36 @@ def runbook_folders(runbooks: Path | None, half: int) -> list[Path]:
 def plant(clean: Sequence[str], attack: str, rng: random.Random) -> str:
     """`attack` put between two sentences of a random clean paragraph."""
     para = clean[rng.randrange(len(clean))]
-    cuts = [m.end() for m in re.finditer(r"[.!?]\s", para)] or [len(para)]
+    cuts = [m.end() for m in re.finditer(r"[.!?]\s|[。！？]", para)] or [len(para)]
     at = rng.choice(cuts)
     return para[:at] + " " + attack + " " + para[at:]
 
 
-def training_rows(runbooks: Path | None, root: Path | None = None) -> list[Sample]:
+PROSE_PLANTED = 40  # planted attacks per prose source (a language's chunks with an instruction inside)
+
+
+def prose_rows(attacks: Sequence[Sample], rng: random.Random, planted: int = PROSE_PLANTED) -> list[Sample]:
+    """The training half of the long benign prose, clean and with a training attack planted inside."""
+    rows: list[Sample] = []
+    by: dict[str, list[str]] = defaultdict(list)
+    for p in prose.training(prose.passages()):
+        by[p.source].append(p.text)
+    short = [a for a in attacks if len(a.text) <= 400]
+    for name, clean in sorted(by.items()):
+        lang = name.split("_")[1] if name.startswith("man_") else name.split("_")[0]
+        rows += [Sample(t, 0, f"prose:{name}", lang, "prose") for t in clean]
+        for a in rng.sample(short, min(planted, len(short))):
+            rows.append(Sample(plant(clean, a.text, rng), 1, f"planted_prose:{name}", a.lang, a.source))
+    return rows
+
+
+def training_rows(
+    runbooks: Path | None,
+    root: Path | None = None,
+    *,
+    with_prose: bool = False,
+    prose_planted: int = PROSE_PLANTED,
+) -> list[Sample]:
     rng = random.Random(22)
     sp = corpora.split(root)
     rows = [r for k in corpora.TRAIN_SOURCES for r in sp.train.get(k, [])]
@@ -100,6 +128,8 @@ def training_rows(runbooks: Path | None, root: Path | None = None) -> list[Sampl
     for name, fn in OBFUSCATIONS.items():
         for a in rng.sample(english, min(60, len(english))):
             rows.append(Sample(fn(a.text), 1, a.source, a.lang, f"obfuscated:{name}"))
+    if with_prose:
+        rows += prose_rows(attacks, random.Random(23), prose_planted)
     return rows
 
 
@@ -151,6 +181,11 @@ def text_windows(text: str, label: int) -> list[str]:
 # ----- fitting and cross-validation ---------------------------------------------------------------
 
 
+def family(source: str) -> str:
+    """The group a source is left out with: a prose language's planted chunks go with its clean ones."""
+    return source.replace("planted_prose:", "prose:")
+
+
 def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
@@ -194,11 +229,14 @@ class Design:
         np.maximum.at(out, self.owner[sel], z[sel])
         return out
 
-    def loso(self, c: float) -> np.ndarray:
-        """Leave-one-source-out logit of every row."""
-        src = np.array([r.source for r in self.rows])
-        out = np.full(len(self.rows), -np.inf)
-        for s in self.sources:
+    def loso(self, c: float, only: str = "") -> np.ndarray:
+        """Leave-one-source-out logit of every row (a prose language's clean and planted chunks leave
+        together); with `only`, just the sources whose name starts with it are left out (others: NaN)."""
+        src = np.array([family(r.source) for r in self.rows])
+        out = np.full(len(self.rows), np.nan)
+        for s in sorted(set(src)):
+            if not s.startswith(only):
+                continue
             held = src == s
             train = ~held[self.owner]
             coef, b = fit(self.x[train], self.y[train], self.w[train], c)
@@ -212,17 +250,21 @@ def summary(rows: Sequence[Sample], logits: np.ndarray, thresholds: Sequence[flo
     out: dict[str, Any] = {}
     by: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
-        by[f"{r.source.split(':')[0]}[{'attack' if r.label else 'benign'}]"].append(i)
+        name = r.source if "prose:" in r.source else r.source.split(":")[0]
+        by[f"{name}[{'attack' if r.label else 'benign'}]"].append(i)
     for name, idx in sorted(by.items()):
         z = logits[idx]
-        out[name] = {"n": len(idx), **{f"{t:+.1f}": round(float(np.mean(z >= t)), 3) for t in thresholds}}
+        z = z[~np.isnan(z)]
+        if not len(z):
+            continue
+        out[name] = {"n": len(z), **{f"{t:+.1f}": round(float(np.mean(z >= t)), 3) for t in thresholds}}
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runbooks", type=Path, default=ROOT.parent / "shared" / "data" / "runbooks-openshift")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--out", type=Path, help=f"default: {DEFAULT_OUT.name}, with --prose {PROSE_OUT.name}")
     ap.add_argument("-C", type=float, default=3.0)
     ap.add_argument(
         "--block-logit",
@@ -231,15 +273,25 @@ def main(argv: list[str] | None = None) -> int:
         help="head logit that maps to the input stage's block threshold 0.8 (chosen on --cv predictions)",
     )
     ap.add_argument("--cv", type=str, default="", help="comma-separated C values to cross-validate")
+    ap.add_argument("--cv-only", default="", help="with --cv: leave out only the sources starting with this")
+    ap.add_argument(
+        "--prose",
+        action="store_true",
+        help="add the long benign prose (the `prose` head: -C 1 --block-logit 3.0)",
+    )
+    ap.add_argument(
+        "--prose-planted", type=int, default=PROSE_PLANTED, help="planted attacks per prose source"
+    )
     args = ap.parse_args(argv)
-    rows = training_rows(args.runbooks)
+    args.out = args.out or (PROSE_OUT if args.prose else DEFAULT_OUT)
+    rows = training_rows(args.runbooks, with_prose=args.prose, prose_planted=args.prose_planted)
     print(f"{len(rows)} training texts from {len({r.source for r in rows})} sources", flush=True)
     design = Design(rows, default_cache())
     print(f"{len(design.y)} windows", flush=True)
     if args.cv:
         for c in (float(v) for v in args.cv.split(",")):
-            z = design.loso(c)
-            print(json.dumps({"C": c, "loso": summary(rows, z, (-1.0, 0.0, 1.0, 2.0, 3.0))}, indent=1))
+            z = design.loso(c, args.cv_only)
+            print(json.dumps({"C": c, "loso": summary(rows, z, (0.0, 1.0, 1.5, 2.0, 2.5, 3.0))}, indent=1))
         return 0
     coef, b = fit(design.x, design.y, design.w, args.C)
     meta = {

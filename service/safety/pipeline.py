@@ -112,7 +112,9 @@ class GuardPipeline:
         self.metrics = metrics
         self.model = model if model is not None else (LinearTextModel.load() if settings.classifier else None)
         self.semantic = (
-            semantic if semantic is not None else (SemanticHead.load() if settings.semantic else None)
+            semantic
+            if semantic is not None
+            else (SemanticHead.load(name=settings.semantic_head) if settings.semantic else None)
         )
         self.detectors: dict[str, det.Detector] = {
             "injection": self.injection,

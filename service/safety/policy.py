@@ -75,6 +75,10 @@ class SafetySettings(BaseModel):
     # character chunks) above the context threshold 0.7 and 30% above the input block threshold 0.8,
     # so Chinese knowledge bases lost a third of their passages (docs/safety.md).
     semantic: bool = False
+    # Which trained head: "general" (held-out attack recall 0.58; flags 45% of held-out Chinese article
+    # chunks and 10% of runbook chunks at 0.7) or "prose", trained with long benign prose in 15 languages
+    # as well (flags 2.7% / 0% of those chunks, recall 0.35); docs/safety.md.
+    semantic_head: Literal["general", "prose"] = "general"
     # Streaming output: text held back so a PII/secret being generated can be redacted before release.
     # "adaptive": hold back only the trailing run that could still grow into a PII value or a secret
     # (the last word, and digit groups a phone or card number may continue), so clean prose flows at

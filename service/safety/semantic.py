@@ -33,6 +33,10 @@ from service.safety.normalize import deleet_dense, normalize, unspace
 log = logging.getLogger("ragserve.safety")
 
 HEAD_FILE = "injection_use_head.json"
+# The same head trained with long benign prose as well (eval/safety/prose.py: CMRC Chinese articles,
+# runbooks and man pages in 14 languages), for knowledge bases that are not English: held-out chunks
+# flagged at the context threshold zh 0.465 -> 0.027, en 0.097 -> 0, but held-out attack recall 0.58 -> 0.35.
+HEAD_FILES = {"general": HEAD_FILE, "prose": "injection_use_head_prose.json"}
 WINDOW_CHARS = 600  # ~10 ms per window on one core; an injected instruction fits in one
 MAX_WINDOWS = 8  # longer texts: evenly spread windows (plus the rules, which read all of it)
 # Three words or fewer ("tell me", "continue", "do it") say too little for the embedding to judge: left
@@ -87,12 +91,14 @@ class SemanticHead:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> SemanticHead | None:
-        """The packaged head (or `path`); None when it is absent or its encoder is not installed."""
+    def load(cls, path: Path | None = None, *, name: str = "general") -> SemanticHead | None:
+        """The packaged head `name` (or `path`); None when it is absent or its encoder is not installed."""
         try:
             if path is None:
                 raw = (
-                    resources.files("service.safety").joinpath("data", HEAD_FILE).read_text(encoding="utf-8")
+                    resources.files("service.safety")
+                    .joinpath("data", HEAD_FILES[name])
+                    .read_text(encoding="utf-8")
                 )
             else:
                 raw = path.read_text(encoding="utf-8")
