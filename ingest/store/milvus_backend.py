@@ -21,6 +21,7 @@ import numpy as np
 from ingest.errors import CollectionNotFound, IngestError, StorageError, StoreBusy, one_line
 from ingest.search import MODES
 from ingest.store.backend import CollectionWriter, QueryEncoder, StoreBackend
+from ingest.store.milvus_lease import LEASE_S
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
     DOC_FIELDS,
@@ -38,7 +39,7 @@ from ingest.store.milvus_schema import (
     quote,
 )
 from ingest.store.milvus_search import MilvusSearch
-from ingest.store.milvus_writer import LEASE_S, MilvusWriter
+from ingest.store.milvus_writer import MilvusWriter
 from ingest.store.names import validate_name
 from ingest.types import DocumentInfo, SearchHit
 

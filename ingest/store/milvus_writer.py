@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,11 +35,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.chunking import Chunk
-from ingest.errors import IngestError, StoreBusy
+from ingest.errors import IngestError
 from ingest.loaders.base import LoadedDocument
 from ingest.store import lexical
 from ingest.store.backend import CollectionWriter
 from ingest.store.collection import utc_now
+from ingest.store.milvus_lease import LEASE_RENEW_S, WriterLease
 from ingest.store.milvus_schema import (
     CHUNK_FIELDS,
     DOC_FIELDS,
@@ -59,15 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A server's writer lease not renewed for this long is taken over (its writer died without aborting);
-# a live writer renews it every LEASE_RENEW_S while it writes.
-LEASE_S = 120.0
-LEASE_RENEW_S = 20.0
-# Between writing the lease and reading it back: longer than another writer's read-to-write gap.
-LEASE_SETTLE_S = 1.0
 
-
-class MilvusWriter(CollectionWriter):
+class MilvusWriter(WriterLease, CollectionWriter):
     """One ingest generation in one Milvus collection (see the module docstring)."""
 
     def __init__(
@@ -131,59 +124,6 @@ class MilvusWriter(CollectionWriter):
                 log.warning("collection %s: dropped %s, left by an interrupted re-embedding", self.name, coll)
         self._pending_record["pending"] = self.gen
         self._put_row(RECORD_ID, self._pending_record)
-
-    def _read_lease(self) -> dict[str, Any]:
-        rows = self.b.call(
-            "get", self.b.client.get, self.docs_coll, ids=[LEASE_ID], output_fields=["metadata"]
-        )
-        return dict((rows[0]["metadata"] or {}) if rows else {})
-
-    def _take_lease(self) -> None:
-        """Read, write, settle, read again (see the module docstring: no compare-and-swap)."""
-        lease = self._read_lease()
-        age = time.time() - float(lease.get("renewed", 0))
-        if lease.get("holder") and age < LEASE_S:
-            raise StoreBusy(
-                f"collection {self.name!r} is being written by another process; retry when it "
-                f"finishes (a writer that died frees it after {LEASE_S - age:.0f} s)"
-            )
-        self._put_row(LEASE_ID, {"holder": self.gen, "renewed": time.time()})
-        time.sleep(LEASE_SETTLE_S)
-        if self._read_lease().get("holder") != self.gen:
-            raise StoreBusy(
-                f"collection {self.name!r}: another process started writing it at the same moment; "
-                "retry when it finishes"
-            )
-        self._renewed = time.monotonic()
-        self._lease = True
-
-    def _check_lease(self) -> None:
-        """Still the holder? (a server only) Otherwise stop: another writer owns the collection now."""
-        if self.b.lite or not self._lease:
-            return
-        holder = self._read_lease().get("holder")
-        if holder != self.gen:
-            self._lost = True
-            raise StoreBusy(
-                f"collection {self.name!r}: this writer lost its lease to another one ({holder}); "
-                "its write stops, and what it did not finish is left out"
-            )
-
-    def _renew(self, *, every: float = 0.0) -> None:
-        """Renew the writer lease (a server only), at most once per `every` seconds."""
-        if self.b.lite or time.monotonic() - self._renewed < every:
-            return
-        self._check_lease()
-        self._put_row(LEASE_ID, {"holder": self.gen, "renewed": time.time()})
-        self._renewed = time.monotonic()
-        self._lease = True
-
-    def release(self) -> None:
-        """Drop the writer lease (never raises; a lost lease is the new holder's)."""
-        if self._lease and not self._lost:
-            with contextlib.suppress(Exception):
-                self.b.call("delete", self.b.client.delete, self.docs_coll, ids=[LEASE_ID])
-            self._lease = False
 
     def _sweep(self, gen: str) -> None:
         """Remove what an unfinished generation left: chunks of documents it never switched to,

@@ -17,7 +17,7 @@ import pytest
 from ingest.embedding import Embedder
 from ingest.errors import StoreBusy
 from ingest.knowledge_base import KnowledgeBase
-from ingest.store import milvus_writer
+from ingest.store import milvus_lease, milvus_writer
 from ingest.store.milvus_backend import MilvusBackend
 from ingest.store.milvus_schema import LEASE_ID, collection_names
 
@@ -26,7 +26,7 @@ from ingest.store.milvus_schema import LEASE_ID, collection_names
 def backends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[MilvusBackend, MilvusBackend]]:
-    monkeypatch.setattr(milvus_writer, "LEASE_SETTLE_S", 0.05)
+    monkeypatch.setattr(milvus_lease, "LEASE_SETTLE_S", 0.05)
     a = MilvusBackend(str(tmp_path / "m.db"))
     b = MilvusBackend(str(tmp_path / "m.db"))
     a.lite = b.lite = False  # the server's code path: writers take the lease row
@@ -77,16 +77,16 @@ def test_two_writers_taking_the_lease_at_once_one_backs_off(
     a, _b = backends
     kb = KnowledgeBase(None, embedder, backend=a)
     kb.ingest_paths("c", [_docs(tmp_path / "v1", "version one")])
-    real_sleep = milvus_writer.time.sleep
+    real_sleep = milvus_lease.time.sleep
 
     def settle(seconds: float) -> None:  # the other writer read "free" too, and writes after us
         _steal(a, "c")
         real_sleep(seconds)
 
-    monkeypatch.setattr(milvus_writer.time, "sleep", settle)
+    monkeypatch.setattr(milvus_lease.time, "sleep", settle)
     with pytest.raises(StoreBusy, match="at the same moment"):
         kb.ingest_paths("c", [_docs(tmp_path / "v2", "version two")])
-    monkeypatch.setattr(milvus_writer.time, "sleep", real_sleep)
+    monkeypatch.setattr(milvus_lease.time, "sleep", real_sleep)
     # nothing was written: every document is still version one, and the lease is the other writer's
     hits = kb.search("c", "document about disk alerts", top_k=10, mode="bm25")
     assert len(hits) == 4 and all("version one" in h.text for h in hits)
