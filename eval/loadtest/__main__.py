@@ -149,7 +149,7 @@ def main() -> int:
     p.add_argument("--polite", default="4", help="levels run again with clients that honor Retry-After")
     p.add_argument("--duration", type=int, default=20, help="seconds per level")
     p.add_argument("--out", type=Path, default=Path("var/loadtest"))
-    p.add_argument("--append", type=Path, help="append the results as a section to this Markdown file")
+    p.add_argument("--append", type=Path, help="add the results as a section under this Markdown file's \"Serving speed\" topic (or at its end)")
     args = p.parse_args()
     if shutil.which("locust") is None and not (Path(sys.executable).parent / "locust").exists():
         raise SystemExit("locust is not installed: pip install -e '.[dev]'")
@@ -174,14 +174,26 @@ def main() -> int:
             else f"gateway {args.url}"
         )
         section = (
-            f"\n## Admission control under overload (locust, {time.strftime('%Y-%m-%d')})\n\n"
+            f"### Admission control under overload (locust, {time.strftime('%Y-%m-%d')})\n\n"
             f"{setup}; admission.max_concurrent={args.capacity}, max_queued={args.max_queued}, "
             f"max_wait_s={args.max_wait_s:g}; {args.duration} s per level; users with no think time "
             "(a flood: a refused user asks again at once, unless it honors Retry-After).\n\n" + md + "\n"
         )
-        with args.append.open("a", encoding="utf-8") as f:
-            f.write(section)
+        doc = args.append.read_text(encoding="utf-8") if args.append.exists() else ""
+        args.append.write_text(insert_section(doc, section), encoding="utf-8")
     return 0
+
+
+def insert_section(doc: str, section: str, topic: str = "## Serving speed") -> str:
+    """`section` at the end of the `topic` part of a Markdown file organised by topic (docs/benchmarks.md),
+    or at the end of the file when it has no such heading."""
+    start = doc.find(f"\n{topic}\n")
+    if start < 0:
+        return doc.rstrip("\n") + "\n\n" + section
+    nxt = doc.find("\n## ", start + len(topic) + 2)
+    if nxt < 0:
+        return doc.rstrip("\n") + "\n\n" + section
+    return doc[:nxt].rstrip("\n") + "\n\n" + section + doc[nxt:]
 
 
 if __name__ == "__main__":
