@@ -149,7 +149,11 @@ def main() -> int:
     p.add_argument("--polite", default="4", help="levels run again with clients that honor Retry-After")
     p.add_argument("--duration", type=int, default=20, help="seconds per level")
     p.add_argument("--out", type=Path, default=Path("var/loadtest"))
-    p.add_argument("--append", type=Path, help="add the results as a section under this Markdown file's \"Serving speed\" topic (or at its end)")
+    p.add_argument(
+        "--append",
+        type=Path,
+        help='add the results as a section under this Markdown file\'s "Serving speed" topic (or at its end)',
+    )
     args = p.parse_args()
     if shutil.which("locust") is None and not (Path(sys.executable).parent / "locust").exists():
         raise SystemExit("locust is not installed: pip install -e '.[dev]'")
