@@ -250,7 +250,7 @@ def _text_slot(choice: dict[str, Any]) -> tuple[dict[str, Any], str]:
 def _abstain(data: dict[str, Any], prepared: PreparedRequest) -> str:
     """Replace every choice's text with the abstention sentence of the answer's language."""
     assert prepared.grounded is not None
-    sentence = ABSTENTIONS[1] + "。" if prepared.grounded.language == "zh" else ABSTENTIONS[0] + "."
+    sentence = abstain.abstention_sentence(prepared.grounded.language)
     for choice in data.get("choices", []):
         holder, key = _text_slot(choice)
         if isinstance(holder.get(key), str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.protocol.openai import content_text
 from service.rag.prompt import Language
 
 CONDENSE_SYSTEM = {
@@ -31,20 +32,9 @@ CONDENSE_SYSTEM = {
 }
 
 
-def _text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # OpenAI content parts: the text ones
-        return " ".join(
-            str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
-
-
 def earlier_user_texts(messages: Sequence[dict[str, Any]]) -> list[str]:
     """The user messages before the last one, oldest first (empty: not a follow-up)."""
-    users = [_text(m) for m in messages if m.get("role") == "user"]
+    users = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
     return [t for t in users[:-1] if t.strip()]
 
 
@@ -61,7 +51,7 @@ def condense_request(
     quoted in one user message, newest kept when it is long)."""
     lines = []
     for m in messages[:-1]:
-        if m.get("role") in ("user", "assistant") and (text := _text(m).strip()):
+        if m.get("role") in ("user", "assistant") and (text := content_text(m.get("content")).strip()):
             lines.append(f"{m['role']}: {text}")
     transcript = "\n".join(lines)[-max_chars:]
     label = (
