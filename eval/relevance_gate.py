@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,17 +27,7 @@ from typing import Any
 import httpx
 
 from eval.data import Query, load_queries
-from eval.metrics import contains_answer
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 0.0)
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (round(max(0.0, c - h), 3), round(min(1.0, c + h), 3))
+from eval.metrics import contains_answer, wilson
 
 
 def measure(

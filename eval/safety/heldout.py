@@ -9,7 +9,6 @@ folders that training did not read, both clean and with held-out attack instruct
 
 from __future__ import annotations
 
-import math
 import random
 import re
 import statistics
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.metrics import wilson
 from eval.safety import corpora
 from eval.safety.corpora import Sample
 from eval.safety.hard_benign import HARD_BENIGN
@@ -30,17 +30,6 @@ from service.safety.pipeline import GuardPipeline
 
 INPUT_TH = 0.8  # input stage: block
 CONTEXT_TH = 0.7  # context stage: drop the passage; ingest: quarantine
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """95% Wilson score interval of a proportion k/n."""
-    if n == 0:
-        return [0.0, 1.0]
-    p = k / n
-    d = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / d
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
 def rate(hits: Sequence[bool]) -> dict[str, Any]:
