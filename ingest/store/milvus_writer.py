@@ -125,19 +125,17 @@ class MilvusWriter(WriterLease, CollectionWriter):
         self._pending_record["pending"] = self.gen
         self._put_row(RECORD_ID, self._pending_record)
 
+    def _switched_to(self, gen: str) -> list[str]:
+        """Documents whose row points at generation `gen`."""
+        rows = self.b.call(
+            "query", self.b.client.query, self.docs_coll, filter=f"gen == {quote(gen)}", output_fields=["gen"]
+        )
+        return [r["document_id"] for r in rows]
+
     def _sweep(self, gen: str) -> None:
         """Remove what an unfinished generation left: chunks of documents it never switched to,
         and the older chunks of documents it did switch."""
-        switched = [
-            r["document_id"]
-            for r in self.b.call(
-                "query",
-                self.b.client.query,
-                self.docs_coll,
-                filter=f"gen == {quote(gen)}",
-                output_fields=["gen"],
-            )
-        ]
+        switched = self._switched_to(gen)
         if switched:
             ids = ", ".join(quote(d) for d in switched)
             self.b.call(
@@ -346,16 +344,7 @@ class MilvusWriter(WriterLease, CollectionWriter):
                 self._reembedded = None
         if self._lost:  # the record is the new holder's: only chunks no document row points at go
             with contextlib.suppress(Exception):
-                switched = [
-                    r["document_id"]
-                    for r in self.b.call(
-                        "query",
-                        self.b.client.query,
-                        self.docs_coll,
-                        filter=f"gen == {quote(self.gen)}",
-                        output_fields=["gen"],
-                    )
-                ]
+                switched = self._switched_to(self.gen)
                 ids = ", ".join(quote(d) for d in switched)
                 keep = f" and not (document_id in [{ids}])" if switched else ""
                 self.b.call(
