@@ -264,26 +264,7 @@ def test_kill_9_mid_ingest_leaves_every_document_whole(
     kb.backend.close()  # Milvus Lite: one process per file, so the child can open it
     for i in range(12):
         (src / f"doc{i:02d}.md").write_text(f"# Doc {i}\n\nversion two of document {i} about disk alerts.\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT, backend_kind, str(tmp_path), str(src)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    assert child.stdout is not None
-    try:
-        for line in child.stdout:
-            if line.startswith("progress 6"):
-                break
-        else:
-            pytest.fail("the ingest child never got half-way")
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-    time.sleep(0.2)
+    kill_half_way("ingest", KILL_SCRIPT, backend_kind, str(tmp_path), str(src))
     kb = KnowledgeBase(None, embedder, backend=open_backend(backend_kind, tmp_path))
     try:
         docs = kb.list_documents("c")
@@ -447,22 +428,7 @@ def test_kill_9_mid_reembed_keeps_the_old_vectors(
     old.ingest_paths("c", [src])
     want = [h.chunk_id for h in old.search("c", "disk alerts on node 7", top_k=3)]
     old.backend.close()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", REEMBED_KILL_SCRIPT, backend_kind, str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO,
-    )  # fmt: skip
-    assert child.stdout is not None
-    try:
-        for line in child.stdout:
-            if line.startswith("progress 6"):
-                break
-        else:
-            pytest.fail("the reembed child never got half-way")
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-    time.sleep(0.2)
+    kill_half_way("reembed", REEMBED_KILL_SCRIPT, backend_kind, str(tmp_path))
     kb = KnowledgeBase(None, embedder, backend=open_backend(backend_kind, tmp_path))
     try:
         info = kb.info("c")
@@ -618,3 +584,23 @@ def test_a_query_encoded_for_another_model_is_refused_not_searched(
         "c", "CoreDNS", encoder=fresh, top_k=1, mode="hybrid", filters=None, timings=None
     )
     assert hits[0].document_id == "network.txt"
+
+
+def kill_half_way(what: str, script: str, *args: str) -> None:
+    """Run `script` in a child process and kill -9 it once it reports "progress 6" (half of 12)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        for line in child.stdout:
+            if line.startswith("progress 6"):
+                break
+        else:
+            pytest.fail(f"the {what} child never got half-way")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    time.sleep(0.2)
